@@ -1,0 +1,180 @@
+"""The ``derivkit`` command: a thin layer over the Python API.
+
+Each command's docstring is its help.  A mistake the user can cause prints one
+line (``file:line:column: message``) and exits 2; a failed verification exits 1.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from .errors import UserError, UserErrors
+
+
+def _fail(exc: UserError) -> None:
+    errors = exc.errors if isinstance(exc, UserErrors) else [exc]
+    for e in errors:
+        click.echo(f"error: {e}" if e.where is None else str(e), err=True)
+    sys.exit(2)
+
+
+def _clean(x):
+    """JSON has no inf/nan: write them as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _emit_json(doc: dict, out: str | None = None) -> None:
+    text = json.dumps(_clean(doc), indent=2, ensure_ascii=False)
+    if out:
+        _write_atomic(Path(out), text + "\n")
+    else:
+        click.echo(text)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Reports are written completely or not at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except UserError as exc:
+            _fail(exc)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(2)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="derivkit")
+def main() -> None:
+    """derivkit: set, solve and check backpropagation homework.
+
+    Write a network and its loss in a YAML problem file; derivkit derives every
+    gradient with SymPy, proves the readable matrix forms equal to the ground
+    truth, and checks them numerically by training the network.
+    """
+
+
+@main.command()
+@click.argument("problem", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "latex"]), default="text",
+              help="text for people, json for scripts, latex fragments for documents.")
+@click.option("--no-train", is_flag=True, help="Skip the training run of the problem's check: section.")
+@click.option("--curve", type=click.Path(dir_okay=False), help="Write the training curves to this CSV file.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Plot the loss curves to this PNG (needs matplotlib).")
+def solve(problem, fmt, no_train, curve, plot):
+    """Derive, verify and (unless --no-train) train: the full solution of PROBLEM.
+
+    Exit code 0 when everything verified, 1 when a derivation, the gradient
+    check or a training expectation failed, 2 on bad input.
+    """
+    from .solve import solve as run
+
+    progress = None if fmt == "json" else _progress_bar()
+    try:
+        sol = run(problem, train=not no_train, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    if sol.train is not None and curve:
+        from .train import write_curve
+        write_curve(sol.train, curve)
+    if sol.train is not None and plot:
+        from .train import plot_curve
+        plot_curve(sol.train, plot)
+    if fmt == "json":
+        _emit_json(sol.to_json())
+    elif fmt == "latex":
+        from .report import latex_fragments
+        click.echo(latex_fragments(sol))
+    else:
+        from .report import text_report
+        click.echo(text_report(sol))
+    sys.exit(0 if sol.ok else 1)
+
+
+@main.command()
+@click.argument("problems", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(problems):
+    """Check problem files: structure, names, shapes; every error as file:line:column."""
+    from .solve import load
+
+    bad = 0
+    for path in problems:
+        try:
+            load(path)
+            click.echo(f"{path}: ok", err=True)
+        except UserErrors as exc:
+            bad += 1
+            for e in exc.errors:
+                click.echo(str(e))
+        except UserError as exc:
+            bad += 1
+            click.echo(str(exc) if exc.where else f"{path}: {exc}")
+    sys.exit(2 if bad else 0)
+
+
+@main.command()
+@click.argument("problem", type=click.Path(dir_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random leaf values.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of stdout.")
+def vectors(problem, seed, out):
+    """Test vectors: random leaves at dims, and every node, the loss and every gradient there."""
+    from .derive import derive
+    from .solve import load
+    from .vectors import vectors as make_vectors
+
+    _, g = load(problem)
+    _emit_json(make_vectors(g, derive(g), seed), out)
+
+
+class _Progress:
+    """Epoch progress on stderr, only when stderr is a terminal."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, run: int, epoch: int, loss: float, total: int | None = None) -> None:
+        if not sys.stderr.isatty():
+            return
+        click.echo(f"\rrun {run + 1} epoch {epoch + 1}: loss {loss:.4f}   ", err=True, nl=False)
+        self.bar = True
+
+    def close(self) -> None:
+        if self.bar:
+            click.echo("", err=True)
+
+
+def _progress_bar():
+    return _Progress()
+
+
+if __name__ == "__main__":   # pragma: no cover
+    main()

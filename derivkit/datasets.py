@@ -1,0 +1,384 @@
+"""Data for training checks: toy generators, MNIST (IDX files or keras .npz) and scikit-learn's digits.
+
+A problem file's ``data:`` mapping goes through :func:`make_dataset`; every mistake in it (or in a
+data file it points at) raises :class:`~derivkit.errors.UserError`. Nothing here downloads anything.
+"""
+from __future__ import annotations
+
+import gzip
+import inspect
+import math
+import numbers
+import os
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from derivkit.errors import UserError
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+@dataclass(eq=False)  # eq=False: comparing arrays with == has no single truth value
+class Dataset:
+    """Features ``X`` (n, d) float64 and targets ``y``: int64 labels (n,) or float64 values (n, k)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    n_classes: int | None
+    name: str
+
+    def __post_init__(self) -> None:
+        self.X = np.asarray(self.X, dtype=np.float64)
+        if self.task not in (CLASSIFICATION, REGRESSION):
+            raise ValueError(f"task must be {CLASSIFICATION!r} or {REGRESSION!r}, got {self.task!r}")
+        classify = self.task == CLASSIFICATION
+        self.y = np.asarray(self.y, dtype=np.int64 if classify else np.float64)
+        if self.X.ndim != 2 or self.y.ndim != (1 if classify else 2) or len(self.y) != len(self.X):
+            raise ValueError(f"inconsistent shapes for {self.task}: X {self.X.shape}, y {self.y.shape}")
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output layer: C for classification, k for regression."""
+        return self.n_classes if self.task == CLASSIFICATION else self.y.shape[1]
+
+    def subset(self, idx) -> Dataset:
+        """The rows picked by ``idx`` (integer indices or a boolean mask), always 2-D features."""
+        idx = np.asarray(idx)
+        if idx.ndim == 0:
+            idx = idx.reshape(1)
+        if idx.size == 0:
+            idx = idx.astype(np.intp)
+        return replace(self, X=self.X[idx], y=self.y[idx])
+
+
+# ---------------------------------------------------------------------------- option checks
+
+def _integer(key: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise UserError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _noise(value) -> float:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise UserError(f"data.noise must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _start(n, seed) -> tuple[int, np.random.Generator]:
+    """Checked ``n`` and the seeded generator every toy dataset starts from."""
+    n = _integer("data.n", n, 2)
+    return n, np.random.default_rng(_integer("data.seed", seed, 0))
+
+
+def _shuffled(X, y, rng, n_classes: int, name: str) -> Dataset:
+    """A classification set in random row order, so any prefix holds every class."""
+    order = rng.permutation(len(y))
+    return Dataset(X[order], y[order], CLASSIFICATION, n_classes, name)
+
+
+# ---------------------------------------------------------------------------- toy generators
+
+def sinusoid(n=1000, seed=0, noise=0.1) -> Dataset:
+    """1-D regression: x uniform on [0, 2π), y = sin(x) + N(0, noise²); y has shape (n, 1)."""
+    n, rng = _start(n, seed)
+    noise = _noise(noise)
+    x = rng.uniform(0.0, 2 * np.pi, size=(n, 1))
+    y = np.sin(x) + noise * rng.standard_normal((n, 1))
+    return Dataset(x, y, REGRESSION, None, "sinusoid")
+
+
+def _unit_disc(rng, m: int) -> np.ndarray:
+    """m points uniform in the unit disc (radius √u keeps the density flat)."""
+    r = np.sqrt(rng.uniform(size=m))
+    t = rng.uniform(0.0, 2 * np.pi, size=m)
+    return np.column_stack([r * np.cos(t), r * np.sin(t)])
+
+
+CIRCLE = ((-0.5, 0.0), 1.0)             # centre, radius: class 0
+ELLIPSE = ((0.5, 0.0), (1.5, 0.6))      # centre, semi-axes (x, y): class 1, overlaps the circle
+
+
+def ellipse_circle(n=1000, seed=0) -> Dataset:
+    """2 classes: points uniform in a circle (0) or in an overlapping ellipse (1); n//2 of class 0."""
+    n, rng = _start(n, seed)
+    m = n // 2
+    X = np.vstack([_unit_disc(rng, m) * CIRCLE[1] + CIRCLE[0],
+                   _unit_disc(rng, n - m) * ELLIPSE[1] + ELLIPSE[0]])
+    y = np.repeat([0, 1], [m, n - m])
+    return _shuffled(X, y, rng, 2, "ellipse_circle")
+
+
+# Blob centres in an order whose labels alternate 0, 1, 0, 1, so even n = 2 gets both classes.
+XOR_CENTRES = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [1.0, -1.0]])
+
+
+def xor(n=1000, seed=0, noise=0.3) -> Dataset:
+    """4 Gaussian blobs (std ``noise``) at (±1, ±1); label 1 when the centre's signs differ."""
+    n, rng = _start(n, seed)
+    noise = _noise(noise)
+    blob = np.arange(n) % 4
+    X = XOR_CENTRES[blob] + noise * rng.standard_normal((n, 2))
+    return _shuffled(X, blob % 2, rng, 2, "xor")
+
+
+def moons(n=1000, seed=0, noise=0.1) -> Dataset:
+    """Two interleaving half circles as in scikit-learn's ``make_moons`` (upper arc 0, lower arc 1)."""
+    n, rng = _start(n, seed)
+    noise = _noise(noise)
+    n_out = n // 2
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
+    X = np.vstack([np.column_stack([np.cos(t_out), np.sin(t_out)]),
+                   np.column_stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)])])
+    X += noise * rng.standard_normal(X.shape)
+    return _shuffled(X, np.repeat([0, 1], [n_out, n - n_out]), rng, 2, "moons")
+
+
+def spirals(n=1000, seed=0, noise=0.05, classes=2) -> Dataset:
+    """``classes`` interleaved arms, each 1.5 turns from the centre out to radius 1, plus N(0, noise²)."""
+    n, rng = _start(n, seed)
+    noise = _noise(noise)
+    k = _integer("data.classes", classes, 2)
+    if n < k:
+        raise UserError(f"data.n must be at least data.classes ({k}) so every arm gets a point, got {n}")
+    y = np.arange(n) % k
+    r = rng.uniform(size=n)                          # position along the arm: 0 centre, 1 rim
+    theta = 2 * np.pi * y / k + 3 * np.pi * r
+    X = np.column_stack([r * np.cos(theta), r * np.sin(theta)])
+    X += noise * rng.standard_normal(X.shape)
+    return _shuffled(X, y, rng, k, "spirals")
+
+
+GENERATORS: dict[str, Callable[..., Dataset]] = {
+    "sinusoid": sinusoid,
+    "ellipse_circle": ellipse_circle,
+    "xor": xor,
+    "moons": moons,
+    "spirals": spirals,
+}
+
+
+# ---------------------------------------------------------------------------- MNIST
+
+IMAGES_MAGIC = 0x00000803   # unsigned bytes, 3 dimensions (n, rows, cols)
+LABELS_MAGIC = 0x00000801   # unsigned bytes, 1 dimension (n,)
+
+
+def read_idx(path, magic: int) -> np.ndarray:
+    """An IDX array of unsigned bytes (gzipped or not), checking magic number and exact length."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: cannot read: {e}") from None
+    if len(raw) < 4:
+        raise UserError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+    found = int.from_bytes(raw[:4], "big")
+    what = "images" if magic == IMAGES_MAGIC else "labels"
+    if found != magic:
+        raise UserError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {what})")
+    header = 4 + 4 * (magic & 0xFF)
+    if len(raw) < header:
+        raise UserError(f"{path}: truncated: {len(raw)} bytes, the header alone needs {header}")
+    dims = tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(4, header, 4))
+    expected = header + math.prod(dims)
+    if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "has extra bytes"
+        raise UserError(f"{path}: {problem}: dimensions {dims} need {expected} bytes, file has {len(raw)}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _idx_file(directory: Path, prefix: str, kind: str) -> Path:
+    """``train-images-idx3-ubyte`` or ``train-images.idx3-ubyte`` (either maybe ``.gz``) in directory."""
+    idx = "idx3" if kind == "images" else "idx1"
+    names = [f"{prefix}-{kind}{sep}{idx}-ubyte{gz}" for sep in "-." for gz in ("", ".gz")]
+    for name in names:
+        if (directory / name).is_file():
+            return directory / name
+    raise UserError(f"{directory}: no MNIST {prefix} {kind} file (looked for {', '.join(names)})")
+
+
+def _idx_part(directory: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    prefix = "train" if part == "train" else "t10k"
+    images_path, labels_path = (_idx_file(directory, prefix, k) for k in ("images", "labels"))
+    images, labels = read_idx(images_path, IMAGES_MAGIC), read_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise UserError(f"{labels_path}: {len(labels)} labels but {images_path.name} has {len(images)} images")
+    return images, labels
+
+
+def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The keras layout: arrays x_train, y_train and optionally x_test, y_test."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    if not hasattr(data, "files"):
+        raise UserError(f"{path}: holds a single array, expected an .npz with x_train and y_train")
+    try:
+        out = []
+        for part in parts:
+            for key in (f"x_{part}", f"y_{part}"):
+                if key not in data.files:
+                    raise UserError(f"{path}: no array {key!r} (found: {', '.join(data.files) or 'none'})")
+            x, y = data[f"x_{part}"], data[f"y_{part}"]
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if x.ndim not in (2, 3) or y.ndim != 1 or len(x) != len(y):
+                raise UserError(f"{path}: x_{part} {x.shape} and y_{part} {y.shape} should be "
+                                "(n, 28, 28) or (n, 784) images and (n,) labels")
+            out.append((x.reshape(len(x), -1), y))
+        return out
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise UserError(f"{path}: cannot read arrays: {e}") from None
+    finally:
+        data.close()
+
+
+def _pixels(x: np.ndarray, source: Path) -> np.ndarray:
+    """Pixels as float64 in [0, 1]: integers (and floats above 1) are taken as 0..255 and divided."""
+    if x.dtype.kind not in "iuf":
+        raise UserError(f"{source}: images must be numeric, got dtype {x.dtype}")
+    integers, x = x.dtype.kind != "f", x.astype(np.float64)
+    if x.size and not (0 <= x.min() and x.max() <= 255):
+        raise UserError(f"{source}: pixel values must lie in 0..255, found {x.min():g}..{x.max():g}")
+    return x / 255.0 if integers or (x.size and x.max() > 1) else x
+
+
+def load_mnist(path, limit=None, split="train") -> Dataset:
+    """MNIST from a directory of IDX files or a keras .npz: flattened images in [0, 1], 10 classes.
+
+    ``split`` is ``train``, ``test`` or ``all`` (train then test); ``limit`` keeps the first N rows
+    (all of them when fewer exist).
+    """
+    path = Path(path)
+    if split not in ("train", "test", "all"):
+        raise UserError(f"data.split must be one of train, test, all; got {split!r}")
+    if limit is not None:
+        limit = _integer("data.limit", limit, 1)
+    parts = ["train", "test"] if split == "all" else [split]
+    if path.is_dir():
+        arrays = [_idx_part(path, part) for part in parts]
+    elif path.is_file() and path.suffix == ".npz":
+        arrays = _npz_parts(path, parts)
+    elif path.exists():
+        raise UserError(f"data.path: {path} must be a directory of MNIST IDX files or an .npz file")
+    else:
+        raise UserError(f"data.path: {path} does not exist")
+    x = np.concatenate([a[0].reshape(len(a[0]), -1) for a in arrays])[:limit]
+    y = np.concatenate([a[1] for a in arrays])[:limit]
+    if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() > 9)):
+        raise UserError(f"{path}: MNIST labels must be integers 0..9")
+    return Dataset(_pixels(x, path), y, CLASSIFICATION, 10, "mnist")
+
+
+def load_digits(limit=None) -> Dataset:
+    """scikit-learn's bundled 8×8 digits (1797 images, shipped with the package): 64 features in [0, 1]."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError:
+        raise UserError("dataset 'digits' needs scikit-learn: pip install scikit-learn") from None
+    if limit is not None:
+        limit = _integer("data.limit", limit, 1)
+    bunch = sklearn_digits()
+    return Dataset(bunch.data[:limit] / 16.0, bunch.target[:limit], CLASSIFICATION, 10, "digits")
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "digits": load_digits}
+
+
+# ---------------------------------------------------------------------------- entry points
+
+def _resolve(path, base_dir) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise UserError(f"data.path must be a file or directory name, got {path!r}")
+    p = Path(path).expanduser()
+    return Path(base_dir) / p if base_dir is not None and not p.is_absolute() else p
+
+
+def make_dataset(spec: dict, base_dir: Path | None = None) -> Dataset:
+    """Build the dataset a problem's ``data:`` mapping describes (``generator:`` or ``dataset:``).
+
+    Options are checked against the function's own parameters, so a registry entry is all a new
+    generator or loader needs. Relative ``path`` values are resolved against ``base_dir``.
+    """
+    if not isinstance(spec, Mapping):
+        raise UserError(f"data must be a mapping such as {{generator: moons, n: 1000}}, "
+                        f"got {type(spec).__name__}")
+    options = dict(spec)
+    if ("generator" in options) == ("dataset" in options):
+        raise UserError(f"data needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
+                        f"or 'dataset' ({', '.join(sorted(DATASETS))})")
+    kind, registry, other = (("generator", GENERATORS, DATASETS) if "generator" in options
+                             else ("dataset", DATASETS, GENERATORS))
+    name = options.pop(kind)
+    if not isinstance(name, str) or name not in registry:
+        hint = (f" (did you mean {'dataset' if kind == 'generator' else 'generator'}: {name}?)"
+                if isinstance(name, str) and name in other else "")
+        raise UserError(f"data.{kind}: unknown {kind} {name!r}; known: "
+                        f"{', '.join(sorted(registry))}{hint}")
+    params = inspect.signature(registry[name]).parameters
+    for key in options:
+        if key not in params:
+            raise UserError(f"data: unknown option {key!r} for {kind} {name!r}; "
+                            f"allowed: {', '.join(params)}")
+    for key, param in params.items():
+        if param.default is inspect.Parameter.empty and key not in options:
+            raise UserError(f"data: {kind} {name!r} needs {key!r}")
+    if "path" in options:
+        options["path"] = _resolve(options["path"], base_dir)
+    return registry[name](**options)
+
+
+def train_val_split(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Shuffled (train, validation) split, the same for the same seed.
+
+    Classification is stratified: each class's validation count is within 1 of its fair share.
+    """
+    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real)
+            or not 0 < val_fraction < 1):
+        raise UserError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    n = len(ds)
+    if n < 2:
+        raise UserError(f"dataset {ds.name!r} has {n} sample(s); a train/validation split needs at least 2")
+    rng = np.random.default_rng(_integer("seed", seed, 0))
+    n_val = min(max(round(n * val_fraction), 1), n - 1)
+    order = rng.permutation(n)
+    if ds.task != CLASSIFICATION:
+        return ds.subset(order[n_val:]), ds.subset(order[:n_val])
+    order = order[np.argsort(ds.y[order], kind="stable")]     # grouped by class, random within
+    picks = (2 * np.arange(n_val) + 1) * n // (2 * n_val)       # evenly spread, so classes get their share
+    is_val = np.zeros(n, dtype=bool)
+    is_val[order[picks]] = True
+    return (ds.subset(rng.permutation(np.flatnonzero(~is_val))),
+            ds.subset(rng.permutation(np.flatnonzero(is_val))))
+
+
+def standardize(train: Dataset, val: Dataset) -> tuple[Dataset, Dataset]:
+    """Features shifted and scaled by the *training* mean and std, so validation stays unseen.
+
+    A constant training feature (std zero, up to rounding) is only shifted.
+    """
+    mean, std = train.X.mean(axis=0), train.X.std(axis=0)
+    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    return replace(train, X=(train.X - mean) / std), replace(val, X=(val.X - mean) / std)

@@ -1,0 +1,177 @@
+"""Symbolic backpropagation over the graph, one registry rule per operation.
+
+For every node and leaf ``n`` the reverse pass gives
+
+* ``chain[n]`` — the one-step chain rule, in terms of the upstream gradients
+  of the nodes that use ``n`` (∂l/∂W = ∂l/∂z xᵀ);
+* ``full[n]`` — the same with every upstream gradient substituted and the
+  light algebra applied, written over named nodes and leaves
+  (∂l/∂W = ((Vᵀ(y − t)) ⊙ h ⊙ (1 − h)) xᵀ);
+* ``steps[n]`` — which rule each contribution came through, for the sheets.
+
+Jacobians between any two nodes come from the local Jacobians of the
+registry composed forwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import UserError
+from .expr import ONE, Expr, eye, grad, make, substitute, sym
+from .graph import Graph
+from .ops import OPS, mm, op_jac, op_vjp, spread
+from .simplify import simplify
+
+
+@dataclass
+class Step:
+    """One contribution to ∂loss/∂wrt: through which node, by which rules."""
+
+    wrt: str
+    via: str
+    rules: list[str]
+    expr: Expr
+
+
+@dataclass
+class Derivation:
+    graph: Graph
+    root: str = ""
+    chain: dict[str, Expr] = field(default_factory=dict)
+    full: dict[str, Expr] = field(default_factory=dict)
+    steps: dict[str, list[Step]] = field(default_factory=dict)
+
+    def upstream(self, name: str) -> Expr:
+        return grad(name, self.graph.shape(name), self.root or self.graph.loss)
+
+
+def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
+    """Reverse pass: every node's and leaf's gradient of the loss.
+
+    With ``root``/``seed``, the gradient of ``seed · root`` instead (seed e_j gives
+    the derivatives of the single entry root_j, for index-notation Jacobians).
+    """
+    root = root or g.loss
+    d = Derivation(g, root=root)
+    contributions: dict[str, list[Expr]] = {n: [] for n in g.names}
+    steps: dict[str, list[Step]] = {n: [] for n in g.names}
+    upto = list(g.nodes)[: list(g.nodes).index(root) + 1] if root in g.nodes else []
+    for name in reversed(upto):
+        G = seed if name == root else d.upstream(name)
+        for target, contrib, rules in _backprop(g.nodes[name], G, sym(name, g.shape(name))):
+            contributions[target].append(contrib)
+            steps[target].append(Step(target, name, rules, contrib))
+    for name in g.names:
+        parts = contributions[name]
+        if name == root:
+            total = seed
+        elif not parts:
+            total = _zero()
+        else:
+            total = parts[0]
+            for p in parts[1:]:
+                total = total + p
+        d.chain[name] = _fit(simplify(total, g.facts), g.shape(name))
+        d.steps[name] = steps[name]
+    # Substitute upstream gradients, from the loss down (reverse definition order).
+    order = [root] + [n for n in reversed(list(g.nodes)) if n != root] + [n for n in g.leaves if n != root]
+    mapping: dict[Expr, Expr] = {}
+    for name in order:
+        d.full[name] = _fit(simplify(substitute(d.chain[name], mapping), g.facts), g.shape(name))
+        mapping[d.upstream(name)] = d.full[name]
+    return d
+
+
+def _zero() -> Expr:
+    from .expr import ZERO
+    return ZERO
+
+
+def _fit(e: Expr, shape) -> Expr:
+    """A gradient always has the shape of its variable (0 becomes a zero vector)."""
+    return e if e.shape == shape else spread(e, shape)
+
+
+def _backprop(root: Expr, G: Expr, out: Expr):
+    """Yield (leaf-or-node name, contribution, rules) for one node's expression."""
+    stack = [(root, G, out, [])]
+    while stack:
+        e, g, o, rules = stack.pop()
+        if e.op == "sym":
+            yield e.attr, g, rules
+            continue
+        spec = OPS[e.op]
+        if not e.args or not spec.differentiable:
+            continue
+        grads = op_vjp(e, g, o)
+        for arg, ga in zip(e.args, grads):
+            if ga is None or not _depends(arg):
+                continue
+            stack.append((arg, ga, arg, rules + [spec.rule]))
+
+
+def _depends(e: Expr) -> bool:
+    return any(n.op == "sym" for n in e.walk())
+
+
+# ---------------------------------------------------------------- Jacobians
+def jacobian(g: Graph, d: Derivation | None, of: str, wrt: str) -> Expr:
+    """∂of/∂wrt as a matrix (numerator layout) over named nodes and leaves."""
+    for name in (of, wrt):
+        if len(g.shape(name)) > 1:
+            raise UserError(f"the Jacobian of or with respect to the matrix '{name}' is a tensor; "
+                            f"ask for a grad, or use index:")
+    if of == g.loss and d is not None and len(g.shape(wrt)) <= 1:
+        full = d.full[wrt]
+        return full.T if full.shape else full
+    n = g.shape(wrt)
+    seed = eye(n[0]) if n else ONE
+    J: dict[str, Expr] = {wrt: seed}
+    started = wrt in g.leaves
+    for name, e in g.nodes.items():
+        if name == wrt:
+            started = True
+            continue
+        if not started and wrt not in g.leaves:
+            continue
+        Jn = _forward_jac(simplify(e, g.facts), sym(name, g.shape(name)), J, g)
+        if Jn is not None:
+            J[name] = simplify(Jn, g.facts)
+        if name == of:
+            break
+    if of not in J:
+        shape_of = g.shape(of)
+        zero_shape = (shape_of[0], n[0]) if shape_of and n else (shape_of or n)
+        return spread(_zero(), zero_shape) if zero_shape else _zero()
+    return J[of]
+
+
+def _forward_jac(e: Expr, out: Expr, J: dict[str, Expr], g: Graph):
+    memo: dict[Expr, Expr | None] = {}
+
+    def visit(x: Expr, o: Expr):
+        if x in memo:
+            return memo[x]
+        if x.op == "sym":
+            res = J.get(x.attr)
+        elif not x.args or not OPS[x.op].differentiable:
+            res = None
+        else:
+            arg_j = [visit(a, a) for a in x.args]
+            if all(j is None for j in arg_j):
+                res = None
+            else:
+                locs = op_jac(x, o)
+                res = None
+                for a, ja, la in zip(x.args, arg_j, locs):
+                    if ja is None:
+                        continue
+                    if la is None:
+                        raise UserError(f"no matrix Jacobian through {x.op}() with respect to a "
+                                        f"{'matrix' if len(a.shape) > 1 else 'value'} of shape {list(a.shape)}")
+                    term = mm(la, ja)
+                    res = term if res is None else res + term
+        memo[x] = res
+        return res
+
+    return visit(e, out)

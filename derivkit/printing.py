@@ -1,0 +1,288 @@
+"""Printers: expressions as LaTeX (for sheets) and as the ASCII expression language.
+
+Dispatch is by operation name, ``_print_<op>`` methods in the style of SymPy's
+printers; how an op looks (its symbol, its form, its precedence) comes from
+its registry entry, so most ops need no method of their own.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .expr import Expr
+from .ops import OPS, P_ADD, P_ATOM, P_MUL, P_NEG, P_POW
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+         "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+         "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "ell"}
+
+
+def latex_name(name: str) -> str:
+    """``y_hat`` → ``\\hat{y}``, ``W1`` → ``W_{1}``, ``alpha`` → ``\\alpha``."""
+    m = re.fullmatch(r"(.*?)_?(hat|bar|tilde)", name)
+    if m and m.group(1):
+        return rf"\{m.group(2)}{{{latex_name(m.group(1))}}}"
+    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name)
+    if m:
+        return f"{latex_name(m.group(1))}_{{{m.group(2)}}}"
+    if "_" in name:
+        head, tail = name.split("_", 1)
+        return f"{latex_name(head)}_{{{tail.replace('_', ',')}}}"
+    if name in GREEK:
+        return "\\" + name
+    return name if len(name) == 1 else rf"\mathrm{{{name}}}"
+
+
+class Printer:
+    """Shared precedence logic; subclasses say how each piece is written."""
+
+    def __init__(self, names: dict[str, str] | None = None):
+        self.names = names or {}
+
+    def doprint(self, e: Expr) -> str:
+        return self.p(e)
+
+    def p(self, e: Expr) -> str:
+        method = getattr(self, "_print_" + e.op, None)
+        if method is not None:
+            return method(e)
+        spec = OPS[e.op]
+        return getattr(self, "_form_" + spec.form)(e, spec)
+
+    def prec(self, e: Expr) -> int:
+        if e.op == "num":
+            v = e.attr
+            if v < 0:
+                return P_NEG
+            return P_ATOM if not isinstance(v, Fraction) or v.denominator == 1 else P_MUL
+        if e.op == "mul" and self.implicit(e):
+            return P_MUL
+        return OPS[e.op].prec
+
+    def wrap(self, e: Expr, min_prec: int, strict: bool = False, parent: Expr | None = None) -> str:
+        s = self.p(e)
+        pe = self.prec(e)
+        if parent is not None and self.mixed(parent, e):
+            return self.paren(s)
+        if pe < min_prec or (strict and pe == min_prec):
+            return self.paren(s)
+        return s
+
+    def implicit(self, e: Expr) -> bool:
+        return False
+
+    def mixed(self, parent: Expr, child: Expr) -> bool:
+        """An elementwise product next to a matrix product always gets parentheses."""
+        kinds = {parent.op, child.op}
+        if kinds != {"mul", "matmul"}:
+            return False
+        mul = parent if parent.op == "mul" else child
+        return not self.implicit(mul)
+
+    def _form_infix(self, e: Expr, spec) -> str:
+        a, b = e.args
+        left = self.wrap(a, spec.prec, strict=spec.prec == P_POW, parent=e)
+        right = self.wrap(b, spec.prec, strict=spec.name in ("sub", "div", "matmul") or spec.prec == P_POW,
+                          parent=e)
+        return self.infix(e, spec, left, right)
+
+    def _form_prefix(self, e: Expr, spec) -> str:
+        return "-" + self.wrap(e.args[0], P_POW if e.args[0].op == "num" else P_MUL)
+
+    def _form_postfix(self, e: Expr, spec) -> str:
+        return self.wrap(e.args[0], P_ATOM) + self.sym_of(spec)
+
+    def _form_func(self, e: Expr, spec) -> str:
+        return self.func(spec, [self.p(a) for a in e.args])
+
+
+class AsciiPrinter(Printer):
+    """The expression language, readable back by :func:`derivkit.parse.parse_expression`."""
+
+    def paren(self, s: str) -> str:
+        return f"({s})"
+
+    def sym_of(self, spec) -> str:
+        return spec.ascii or spec.name
+
+    def infix(self, e, spec, left, right) -> str:
+        return f"{left}{spec.ascii}{right}" if spec.name == "pow" else f"{left} {spec.ascii} {right}"
+
+    def func(self, spec, args) -> str:
+        return f"{spec.ascii or spec.name}({', '.join(args)})"
+
+    def _print_sym(self, e):
+        return e.attr
+
+    def _print_dim(self, e):
+        return str(e.attr)
+
+    def _print_num(self, e):
+        v = e.attr
+        if isinstance(v, Fraction):
+            return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        return repr(v)
+
+    def _print_grad(self, e):
+        loss, name = e.attr
+        return f"d{loss}/d{name}"
+
+    def _print_ones(self, e):
+        return f"ones({e.shape[0]})" if len(e.shape) == 1 else f"(ones({e.shape[0]}) @ ones({e.shape[1]}).T)"
+
+    def _print_eye(self, e):
+        return f"eye({e.shape[0]})"
+
+    def _print_onehot(self, e):
+        return f"onehot({self.p(e.args[0])}, {e.attr})"
+
+    def _print_index(self, e):
+        return self.wrap(e.args[0], P_ATOM) + "[" + ", ".join(self.p(i) for i in e.args[1:]) + "]"
+
+    def _print_sqrt(self, e):
+        return f"sqrt({self.p(e.args[0])})"
+
+    def _print_abs(self, e):
+        return f"abs({self.p(e.args[0])})"
+
+    def _print_relu_prime(self, e):
+        return f"relu_prime({self.p(e.args[0])})"
+
+    def prec(self, e: Expr) -> int:
+        if e.op == "grad":
+            return P_MUL      # dl/dz binds like a division
+        return super().prec(e)
+
+
+class LatexPrinter(Printer):
+    """LaTeX in the notation of a solution sheet."""
+
+    def paren(self, s: str) -> str:
+        return rf"\left({s}\right)"
+
+    def sym_of(self, spec) -> str:
+        return spec.tex
+
+    def implicit(self, e: Expr) -> bool:
+        a, b = e.args
+        return a.shape == () or b.shape == ()
+
+    def infix(self, e, spec, left, right) -> str:
+        name = spec.name
+        if name == "div":
+            return rf"\frac{{{self.p(e.args[0])}}}{{{self.p(e.args[1])}}}"
+        if name == "pow":
+            return f"{left}^{{{self.p(e.args[1])}}}"
+        if name == "matmul":
+            return f"{left} {right}"
+        if name == "mul":
+            if self.implicit(e):
+                if e.args[1].op == "num":
+                    return f"{right} {left}"
+                sep = r" \cdot " if e.args[0].op == e.args[1].op == "num" or e.args[1].op == "num" else " "
+                return f"{left}{sep}{right}"
+            return rf"{left} \odot {right}"
+        return f"{left} {spec.tex} {right}"
+
+    def func(self, spec, args) -> str:
+        return rf"{spec.tex}\left({', '.join(args)}\right)"
+
+    def _print_sym(self, e):
+        return self.names.get(e.attr) or latex_name(e.attr)
+
+    def _print_dim(self, e):
+        return str(e.attr)
+
+    def _print_num(self, e):
+        v = e.attr
+        if isinstance(v, Fraction) and v.denominator != 1:
+            sign = "-" if v < 0 else ""
+            return rf"{sign}\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
+        return str(v.numerator if isinstance(v, Fraction) else v)
+
+    def _print_grad(self, e):
+        loss, name = e.attr
+        return rf"\frac{{\partial {self.names.get(loss) or latex_name(loss)}}}{{\partial {self.names.get(name) or latex_name(name)}}}"
+
+    def _print_ones(self, e):
+        return r"\mathbf{1}"
+
+    def _print_eye(self, e):
+        return "I"
+
+    def _print_onehot(self, e):
+        return rf"\mathbf{{e}}_{{{self.p(e.args[0])}}}"
+
+    def _print_index(self, e):
+        base = self.wrap(e.args[0], P_ATOM)
+        return f"{base}_{{{','.join(self.p(i) for i in e.args[1:])}}}"
+
+    def _print_sqrt(self, e):
+        return rf"\sqrt{{{self.p(e.args[0])}}}"
+
+    def _print_abs(self, e):
+        return rf"\left|{self.p(e.args[0])}\right|"
+
+    def _print_relu_prime(self, e):
+        return rf"\mathbb{{1}}\left[{self.p(e.args[0])} > 0\right]"
+
+    def _print_sum(self, e):
+        return rf"\sum {self.wrap(e.args[0], P_ATOM)}"
+
+    def _print_T(self, e):
+        return self.wrap(e.args[0], P_ATOM) + r"^{\top}"
+
+    def _print_pow(self, e):
+        base, ex = e.args
+        return f"{self.wrap(base, P_ATOM)}^{{{self.p(ex)}}}"
+
+    def prec(self, e: Expr) -> int:
+        if e.op in ("div", "grad", "sqrt", "abs", "relu_prime", "onehot", "index"):
+            return P_ATOM if e.op != "div" else P_POW
+        if e.op == "sum":
+            return P_MUL
+        if e.op == "isum":
+            return P_ADD
+        return super().prec(e)
+
+
+def to_ascii(e: Expr) -> str:
+    return AsciiPrinter().doprint(e)
+
+
+def to_latex(e: Expr, names: dict[str, str] | None = None) -> str:
+    return LatexPrinter(names).doprint(e)
+
+
+def _latex_ivar(self, e):
+    return e.attr
+
+
+def _latex_delta(self, e):
+    return rf"\delta_{{{self.p(e.args[0])}{self.p(e.args[1])}}}"
+
+
+def _latex_isum(self, e):
+    k, n = e.attr
+    return rf"\sum_{{{k}=1}}^{{{n}}} {self.wrap(e.args[0], P_MUL)}"
+
+
+def _ascii_ivar(self, e):
+    return e.attr
+
+
+def _ascii_delta(self, e):
+    return f"delta({self.p(e.args[0])}, {self.p(e.args[1])})"
+
+
+def _ascii_isum(self, e):
+    k, n = e.attr
+    return f"sum_{k}({self.p(e.args[0])})"
+
+
+LatexPrinter._print_ivar = _latex_ivar
+LatexPrinter._print_delta = _latex_delta
+LatexPrinter._print_isum = _latex_isum
+AsciiPrinter._print_ivar = _ascii_ivar
+AsciiPrinter._print_delta = _ascii_delta
+AsciiPrinter._print_isum = _ascii_isum

@@ -1,0 +1,114 @@
+"""``solve``: derive, verify, answer every question, check numerically, train.
+
+This is the Python API behind ``derivkit solve``; the CLI only formats what
+:func:`solve` returns.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .derive import Derivation, derive
+from .errors import UserError, UserErrors
+from .graph import Graph, build_graph
+from .printing import to_ascii, to_latex
+from .problem import Problem, load_problem
+from .questions import Answer, answer_all
+from .verify import TOLERANCE, Verifier
+
+
+@dataclass
+class Solution:
+    problem: Problem
+    graph: Graph
+    derivation: Derivation
+    gradients: dict[str, dict]
+    answers: dict[str, Answer]
+    gradcheck: dict | None = None
+    train: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        return all(gr["verified"] for gr in self.gradients.values()) and \
+            all(a.verified for a in self.answers.values())
+
+    @property
+    def ok(self) -> bool:
+        """False when a verification, the gradient check or a training expectation failed (exit 1)."""
+        if not self.verified:
+            return False
+        if self.gradcheck is not None and not self.gradcheck.get("passed", True):
+            return False
+        if self.train is not None and not self.train.get("passed", True):
+            return False
+        return True
+
+    def to_json(self) -> dict:
+        p = self.problem
+        out = {
+            "id": p.id, "title": p.title, "dims": p.dims,
+            "gradients": self.gradients,
+            "questions": {qid: a.to_json() for qid, a in self.answers.items()},
+            "gradcheck": self.gradcheck,
+            "verified": self.verified,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+        if self.train is not None:
+            out["train"] = self.train
+        return out
+
+
+def load(path: str | Path) -> tuple[Problem, Graph]:
+    problem = load_problem(path)
+    return problem, build_graph(problem)
+
+
+def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None) -> Solution:
+    """Everything ``derivkit solve`` reports, as data."""
+    t0 = time.perf_counter()
+    problem = path_or_problem if isinstance(path_or_problem, Problem) else load_problem(path_or_problem)
+    g = build_graph(problem)
+    d = derive(g)
+    timings = {"derive": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    v = Verifier(g, points=points)
+    gradients = {}
+    for name in g.names:
+        if g.kind(name) == "class":
+            continue                     # an integer class index has no derivative
+        err = v.error(d.full[name], g.loss, name)
+        gradients[name] = {
+            "latex": to_latex(d.full[name], problem.latex),
+            "expr": to_ascii(d.full[name]),
+            "chain_latex": to_latex(d.chain[name], problem.latex),
+            "chain_expr": to_ascii(d.chain[name]),
+            "shape": list(g.shape(name)),
+            "role": g.role(name),
+            "verified": err <= TOLERANCE,
+            "max_rel_error": err,
+        }
+    errors: list[UserError] = []
+    answers = answer_all(g, d, v, errors)
+    if errors:
+        raise UserErrors(errors)
+    timings["verify"] = time.perf_counter() - t1
+    sol = Solution(problem, g, d, gradients, answers, timings=timings)
+    t2 = time.perf_counter()
+    sol.gradcheck = _gradcheck(g, d)
+    timings["gradcheck"] = time.perf_counter() - t2
+    if train and problem.check:
+        from .train import run_check
+        t3 = time.perf_counter()
+        sol.train = run_check(g, d, base_dir=Path(problem.path).parent, progress=progress)
+        timings["train"] = time.perf_counter() - t3
+    return sol
+
+
+def _gradcheck(g: Graph, d: Derivation) -> dict | None:
+    try:
+        from .gradcheck import gradcheck
+    except ImportError:          # the numeric check lands separately
+        return None
+    return gradcheck(g, d)

@@ -1,0 +1,438 @@
+"""Tests for derivkit.datasets: toy generators, MNIST/digits loaders, splitting and scaling."""
+from __future__ import annotations
+
+import gzip
+import struct
+import sys
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from derivkit.datasets import (
+    CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, load_mnist,
+    make_dataset, read_idx, standardize, train_val_split,
+)
+from derivkit.errors import UserError
+
+CLASSIFIERS = [name for name in GENERATORS if name != "sinusoid"]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
+    """Encode a uint8 array as IDX: magic, big-endian dims, then the bytes."""
+    array = np.asarray(array, dtype=np.uint8)
+    magic = (0x800 | array.ndim) if magic is None else magic
+    return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def write_mnist(directory, images, labels, prefix="train", style="-", gz=False,
+                images_data=None, labels_data=None):
+    """Write an images/labels IDX pair named as MNIST names them (``style`` "-" or "." before idx)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for kind, idx, array, data in (("images", "idx3", images, images_data),
+                                   ("labels", "idx1", labels, labels_data)):
+        data = idx_bytes(array) if data is None else data
+        name = f"{prefix}-{kind}{style}{idx}-ubyte" + (".gz" if gz else "")
+        (directory / name).write_bytes(gzip.compress(data) if gz else data)
+    return directory
+
+
+def tiny_mnist(n=5, offset=0):
+    """n 28×28 images whose pixel (0, 0) is 10*i+offset (rest 255) and labels i % 10."""
+    images = np.full((n, 28, 28), 255, dtype=np.uint8)
+    images[:, 0, 0] = 10 * np.arange(n) + offset
+    return images, np.arange(n, dtype=np.uint8) % 10
+
+
+def raises(match):
+    return pytest.raises(UserError, match=match)
+
+
+# ---------------------------------------------------------------------------- Dataset
+
+def test_dataset_properties_and_subset():
+    ds = Dataset(np.arange(12).reshape(6, 2), [0, 1, 2, 0, 1, 2], "classification", 3, "toy")
+    assert ds.X.dtype == np.float64 and ds.y.dtype == np.int64
+    assert (ds.n_features, ds.n_outputs, len(ds)) == (2, 3, 6)
+    sub = ds.subset([4, 1])
+    assert sub.X.tolist() == [[8, 9], [2, 3]] and sub.y.tolist() == [1, 1]
+    assert (sub.name, sub.task, sub.n_classes) == ("toy", "classification", 3)
+    assert ds.subset(3).X.shape == (1, 2)                       # an int index stays 2-D
+    assert ds.subset([]).X.shape == (0, 2)
+    assert ds.subset(ds.y == 2).y.tolist() == [2, 2]            # boolean mask
+
+    reg = Dataset(np.zeros((4, 3)), np.zeros((4, 2)), "regression", None, "r")
+    assert (reg.n_features, reg.n_outputs) == (3, 2)
+
+
+def test_dataset_rejects_inconsistent_shapes():
+    with pytest.raises(ValueError):
+        Dataset(np.zeros((3, 2)), np.zeros(4), "classification", 2, "bad")
+    with pytest.raises(ValueError):
+        Dataset(np.zeros((3, 2)), np.zeros(3), "regression", None, "bad")   # y must be (n, k)
+    with pytest.raises(ValueError):
+        Dataset(np.zeros((3, 2)), np.zeros(3), "clustering", None, "bad")
+
+
+# ---------------------------------------------------------------------------- generators
+
+@pytest.mark.parametrize("name", list(GENERATORS))
+def test_generator_shapes_dtypes_and_determinism(name):
+    ds = GENERATORS[name](n=300, seed=3)
+    assert ds.name == name and len(ds) == 300
+    assert ds.X.dtype == np.float64 and np.all(np.isfinite(ds.X))
+    if name == "sinusoid":
+        assert ds.task == "regression" and ds.n_classes is None
+        assert ds.X.shape == (300, 1) and ds.y.shape == (300, 1) and ds.y.dtype == np.float64
+    else:
+        assert ds.task == "classification" and ds.n_classes == 2 and ds.n_outputs == 2
+        assert ds.X.shape == (300, 2) and ds.y.shape == (300,) and ds.y.dtype == np.int64
+        assert set(ds.y.tolist()) == {0, 1}
+        assert abs(np.mean(ds.y) - 0.5) < 0.05                  # roughly balanced
+        assert 0.3 < np.mean(ds.y[:100]) < 0.7                  # rows are shuffled, not sorted by class
+    again, other = GENERATORS[name](n=300, seed=3), GENERATORS[name](n=300, seed=4)
+    assert np.array_equal(ds.X, again.X) and np.array_equal(ds.y, again.y)
+    assert not np.array_equal(ds.X, other.X)
+    assert len(GENERATORS[name]()) == 1000                      # default n
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_smallest_n_has_both_classes(name):
+    assert sorted(GENERATORS[name](n=2).y.tolist()) == [0, 1]
+
+
+def test_sinusoid_values():
+    ds = GENERATORS["sinusoid"](n=500, noise=0)
+    assert ds.X.min() >= 0 and ds.X.max() < 2 * np.pi
+    assert np.allclose(ds.y, np.sin(ds.X))
+    residual = GENERATORS["sinusoid"](n=4000, seed=1).y - np.sin(GENERATORS["sinusoid"](n=4000, seed=1).X)
+    assert abs(residual.std() - 0.1) < 0.01                     # default noise 0.1
+
+
+def test_ellipse_circle_geometry():
+    ds = GENERATORS["ellipse_circle"](n=2000, seed=0)
+    (cx, cy), radius = CIRCLE
+    (ex, ey), (a, b) = ELLIPSE
+    in_circle = (ds.X[:, 0] - cx) ** 2 + (ds.X[:, 1] - cy) ** 2 <= radius ** 2 + 1e-12
+    in_ellipse = ((ds.X[:, 0] - ex) / a) ** 2 + ((ds.X[:, 1] - ey) / b) ** 2 <= 1 + 1e-12
+    assert np.all(in_circle[ds.y == 0]) and np.all(in_ellipse[ds.y == 1])
+    assert np.sum(ds.y == 0) == 1000
+    assert 0.1 < np.mean(in_circle[ds.y == 1]) < 0.9            # the shapes really overlap
+
+
+def test_xor_labels_follow_the_signs():
+    exact = GENERATORS["xor"](n=400, noise=0)
+    assert set(map(tuple, np.abs(exact.X))) == {(1.0, 1.0)}
+    assert np.array_equal(exact.y, (np.sign(exact.X[:, 0]) != np.sign(exact.X[:, 1])).astype(int))
+    noisy = GENERATORS["xor"](n=2000, seed=1)
+    agree = noisy.y == (np.sign(noisy.X[:, 0]) != np.sign(noisy.X[:, 1]))
+    assert 0.9 < agree.mean() < 1.0                             # noise blurs, but not much
+
+
+def test_moons_lie_on_half_circles_without_noise():
+    ds = GENERATORS["moons"](n=101, noise=0)
+    upper, lower = ds.X[ds.y == 0], ds.X[ds.y == 1]
+    assert len(upper) == 50 and len(lower) == 51
+    assert np.allclose(np.hypot(*upper.T), 1) and np.all(upper[:, 1] >= -1e-12)
+    assert np.allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1) and np.all(lower[:, 1] <= 0.5 + 1e-12)
+
+
+def test_spirals_with_more_classes():
+    ds = GENERATORS["spirals"](n=301, seed=2, classes=3, noise=0)
+    assert ds.n_classes == 3 and ds.n_outputs == 3
+    assert np.bincount(ds.y).tolist() == [101, 100, 100]
+    assert np.all(np.hypot(*ds.X.T) <= 1)
+    with raises(r"data\.n must be at least data\.classes \(5\)"):
+        GENERATORS["spirals"](n=3, classes=5)
+    with raises(r"data\.classes must be an integer >= 2"):
+        GENERATORS["spirals"](classes=1)
+
+
+# ---------------------------------------------------------------------------- make_dataset
+
+def test_make_dataset_passes_options_through():
+    ds = make_dataset({"generator": "moons", "n": 50, "seed": 7, "noise": 0.2})
+    direct = GENERATORS["moons"](n=50, seed=7, noise=0.2)
+    assert np.array_equal(ds.X, direct.X) and np.array_equal(ds.y, direct.y)
+    assert make_dataset({"generator": "spirals", "classes": 4, "n": 40}).n_classes == 4
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"generator": "circles"}, r"unknown generator 'circles'; known: ellipse_circle, moons, sinusoid, spirals, xor"),
+    ({"generator": "moons", "nosie": 0.1}, r"unknown option 'nosie' for generator 'moons'; allowed: n, seed, noise"),
+    ({"generator": "ellipse_circle", "noise": 0.1}, r"unknown option 'noise'"),
+    ({"generator": "xor", "n": 1}, r"data\.n must be an integer >= 2, got 1"),
+    ({"generator": "xor", "n": 10.5}, r"data\.n must be an integer >= 2, got 10\.5"),
+    ({"generator": "xor", "n": "100"}, r"data\.n must be an integer"),
+    ({"generator": "xor", "n": True}, r"data\.n must be an integer"),
+    ({"generator": "xor", "seed": 0.5}, r"data\.seed must be an integer >= 0"),
+    ({"generator": "xor", "seed": -1}, r"data\.seed must be an integer >= 0"),
+    ({"generator": "moons", "noise": -0.1}, r"data\.noise must be a number >= 0"),
+    ({"generator": "moons", "noise": "lots"}, r"data\.noise must be a number >= 0"),
+    ({"generator": ["moons"]}, r"unknown generator \['moons'\]"),
+    ({"n": 100}, r"exactly one of 'generator' \(.*moons.*\) or 'dataset' \(digits, mnist\)"),
+    ({"generator": "moons", "dataset": "mnist"}, r"exactly one of"),
+    ({"dataset": "moons"}, r"unknown dataset 'moons'; known: digits, mnist \(did you mean generator: moons\?\)"),
+    ({"dataset": "mnist"}, r"dataset 'mnist' needs 'path'"),
+    ({"dataset": "mnist", "path": 3}, r"data\.path must be a file or directory name"),
+    ({"dataset": "digits", "path": "x"}, r"unknown option 'path' for dataset 'digits'; allowed: limit"),
+])
+def test_make_dataset_errors(spec, message):
+    with raises(message):
+        make_dataset(spec)
+
+
+def test_make_dataset_rejects_a_non_mapping():
+    with raises(r"data must be a mapping"):
+        make_dataset(["moons"])
+
+
+def test_registries_are_open():
+    GENERATORS["constant"] = lambda n=1000, seed=0, value=1.0: Dataset(
+        np.full((n, 1), value), np.full((n, 1), value), "regression", None, "constant")
+    try:
+        assert make_dataset({"generator": "constant", "n": 3, "value": 2.0}).y.tolist() == [[2.0]] * 3
+        with raises(r"allowed: n, seed, value"):
+            make_dataset({"generator": "constant", "noise": 1})
+    finally:
+        del GENERATORS["constant"]
+
+
+# ---------------------------------------------------------------------------- MNIST: IDX files
+
+@pytest.mark.parametrize("style", ["-", "."])
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_directory(tmp_path, style, gz):
+    images, labels = tiny_mnist(5)
+    write_mnist(tmp_path / "mnist", images, labels, style=style, gz=gz)
+    ds = make_dataset({"dataset": "mnist", "path": "mnist"}, base_dir=tmp_path)
+    assert ds.X.shape == (5, 784) and ds.n_classes == 10 and ds.name == "mnist"
+    assert ds.X[:, 0].tolist() == pytest.approx([0, 10 / 255, 20 / 255, 30 / 255, 40 / 255])
+    assert np.all(ds.X[:, 1:] == 1.0)
+    assert ds.y.tolist() == [0, 1, 2, 3, 4] and ds.y.dtype == np.int64
+
+
+def test_mnist_splits_and_limit(tmp_path):
+    write_mnist(tmp_path, *tiny_mnist(6))
+    assert load_mnist(tmp_path, split="train").y.tolist() == [0, 1, 2, 3, 4, 5]   # no t10k files needed
+    with raises(r"no MNIST t10k images file \(looked for t10k-images-idx3-ubyte, "):
+        load_mnist(tmp_path, split="test")
+    write_mnist(tmp_path, *tiny_mnist(3, offset=1), prefix="t10k", style=".", gz=True)
+    test = load_mnist(tmp_path, split="test")
+    assert test.X[:, 0] * 255 == pytest.approx([1, 11, 21])
+    assert len(load_mnist(tmp_path, split="all")) == 9
+    assert load_mnist(tmp_path, split="all", limit=7).y.tolist() == [0, 1, 2, 3, 4, 5, 0]
+    assert len(make_dataset({"dataset": "mnist", "path": str(tmp_path), "limit": 100})) == 6
+    with raises(r"data\.split must be one of train, test, all; got 'validation'"):
+        load_mnist(tmp_path, split="validation")
+    with raises(r"data\.limit must be an integer >= 1, got 0"):
+        load_mnist(tmp_path, limit=0)
+
+
+def test_read_idx_any_shape(tmp_path):
+    path = tmp_path / "img"
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    path.write_bytes(idx_bytes(array))
+    assert np.array_equal(read_idx(path, IMAGES_MAGIC), array)
+    with raises(r"bad magic number 0x00000803, expected 0x00000801 \(IDX labels\)"):
+        read_idx(path, LABELS_MAGIC)
+
+
+@pytest.mark.parametrize("images_data, labels_data, message", [
+    (idx_bytes(tiny_mnist(3)[0], magic=0x801), None,
+     r"train-images-idx3-ubyte: bad magic number 0x00000801, expected 0x00000803 \(IDX images\)"),
+    (None, idx_bytes(np.zeros((3, 1)), magic=0x803),
+     r"train-labels-idx1-ubyte: bad magic number 0x00000803, expected 0x00000801"),
+    (idx_bytes(tiny_mnist(3)[0])[:-10], None,
+     r"train-images-idx3-ubyte: truncated: dimensions \(3, 28, 28\) need 2368 bytes, file has 2358"),
+    (None, idx_bytes(np.arange(3)) + b"\0", r"train-labels-idx1-ubyte: has extra bytes"),
+    (None, idx_bytes(np.arange(3))[:6], r"train-labels-idx1-ubyte: truncated: 6 bytes, the header alone needs 8"),
+    (None, b"\0\0", r"train-labels-idx1-ubyte: too short to be an IDX file \(2 bytes\)"),
+    (None, idx_bytes(np.arange(4)), r"train-labels-idx1-ubyte: 4 labels but train-images-idx3-ubyte has 3 images"),
+    (None, idx_bytes(np.array([0, 10, 2])), r"MNIST labels must be integers 0\.\.9"),
+])
+def test_mnist_idx_errors(tmp_path, images_data, labels_data, message):
+    images, labels = tiny_mnist(3)
+    write_mnist(tmp_path, images, labels, images_data=images_data, labels_data=labels_data)
+    with raises(message):
+        load_mnist(tmp_path)
+
+
+def test_mnist_bad_gzip(tmp_path):
+    write_mnist(tmp_path, *tiny_mnist(3), gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:40])
+    with raises(r"train-images-idx3-ubyte\.gz: cannot read"):
+        load_mnist(tmp_path)
+
+
+def test_mnist_missing_paths(tmp_path):
+    with raises(r"data\.path: .*nowhere does not exist"):
+        make_dataset({"dataset": "mnist", "path": "nowhere"}, base_dir=tmp_path)
+    with raises(r"no MNIST train images file \(looked for train-images-idx3-ubyte, train-images-idx3-ubyte\.gz, "
+                r"train-images\.idx3-ubyte, train-images\.idx3-ubyte\.gz\)"):
+        load_mnist(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(tiny_mnist(3)[0]))
+    with raises(r"no MNIST train labels file"):
+        load_mnist(tmp_path)
+    with raises(r"must be a directory of MNIST IDX files or an \.npz file"):
+        load_mnist(tmp_path / "train-images-idx3-ubyte")
+
+
+# ---------------------------------------------------------------------------- MNIST: keras .npz
+
+def test_mnist_npz(tmp_path):
+    x_train, y_train = tiny_mnist(4)
+    x_test, y_test = tiny_mnist(2, offset=5)
+    np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    ds = make_dataset({"dataset": "mnist", "path": "mnist.npz", "limit": 3}, base_dir=tmp_path)
+    assert ds.X.shape == (3, 784) and ds.y.tolist() == [0, 1, 2]
+    assert ds.X[:, 0] * 255 == pytest.approx([0, 10, 20]) and ds.X.max() == 1.0
+    test = make_dataset({"dataset": "mnist", "path": str(tmp_path / "mnist.npz"), "split": "test"})
+    assert test.X[:, 0] * 255 == pytest.approx([5, 15])
+    assert len(load_mnist(tmp_path / "mnist.npz", split="all")) == 6
+
+
+def test_mnist_npz_flat_float_pixels_are_kept(tmp_path):
+    x = np.linspace(0, 1, 2 * 784).reshape(2, 784)
+    np.savez(tmp_path / "m.npz", x_train=x, y_train=np.array([[3.0], [7.0]]))
+    ds = load_mnist(tmp_path / "m.npz")
+    assert np.array_equal(ds.X, x) and ds.y.tolist() == [3, 7]
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x_train": np.zeros((2, 28, 28))}, r"m\.npz: no array 'y_train' \(found: x_train\)"),
+    ({"x_train": np.zeros((2, 28, 28)), "y_train": np.zeros(3)}, r"x_train \(2, 28, 28\) and y_train \(3,\)"),
+    ({"x_train": np.full((1, 4), 300.0), "y_train": np.zeros(1)}, r"pixel values must lie in 0\.\.255"),
+    ({"x_train": np.zeros((1, 4)), "y_train": np.array([0.5])}, r"labels must be integers 0\.\.9"),
+])
+def test_mnist_npz_errors(tmp_path, arrays, message):
+    np.savez(tmp_path / "m.npz", **arrays)
+    with raises(message):
+        load_mnist(tmp_path / "m.npz")
+
+
+def test_mnist_npz_test_split_missing_and_garbage(tmp_path):
+    np.savez(tmp_path / "m.npz", x_train=np.zeros((1, 4)), y_train=np.zeros(1, dtype=np.uint8))
+    with raises(r"no array 'x_test'"):
+        load_mnist(tmp_path / "m.npz", split="test")
+    (tmp_path / "junk.npz").write_bytes(b"this is not a zip file")
+    with raises(r"junk\.npz: not a readable \.npz file"):
+        load_mnist(tmp_path / "junk.npz")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    with raises(r"single\.npz: holds a single array"):
+        load_mnist(tmp_path / "single.npz")
+
+
+# ---------------------------------------------------------------------------- digits
+
+def test_digits_with_real_sklearn():
+    pytest.importorskip("sklearn")
+    ds = make_dataset({"dataset": "digits"})
+    assert ds.X.shape == (1797, 64) and ds.n_classes == 10
+    assert ds.X.min() == 0 and ds.X.max() == 1 and set(ds.y.tolist()) == set(range(10))
+
+
+def test_digits_scaling_with_stub_sklearn(monkeypatch):
+    stub = types.ModuleType("sklearn.datasets")
+    stub.load_digits = lambda: types.SimpleNamespace(data=np.array([[0.0, 16.0], [8.0, 4.0], [16.0, 16.0]]),
+                                                     target=np.array([3, 9, 0]))
+    monkeypatch.setitem(sys.modules, "sklearn", types.ModuleType("sklearn"))
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", stub)
+    ds = make_dataset({"dataset": "digits", "limit": 2})
+    assert ds.X.tolist() == [[0.0, 1.0], [0.5, 0.25]] and ds.y.tolist() == [3, 9]
+    assert ds.name == "digits" and ds.n_outputs == 10
+
+
+def test_digits_without_sklearn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)           # makes the import fail
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with raises(r"^dataset 'digits' needs scikit-learn: pip install scikit-learn$"):
+        make_dataset({"dataset": "digits"})
+
+
+def test_dataset_registry_names():
+    assert sorted(DATASETS) == ["digits", "mnist"]
+
+
+# ---------------------------------------------------------------------------- split and standardize
+
+def indexed(n, task="classification", classes=3):
+    """A dataset whose single feature is the row number, so rows can be traced through a split."""
+    X = np.arange(n, dtype=float)[:, None]
+    if task == "classification":
+        return Dataset(X, np.arange(n) % classes, task, classes, "idx")
+    return Dataset(X, X * 2, task, None, "idx")
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_split_sizes_disjoint_deterministic(task):
+    ds = indexed(100, task)
+    train, val = train_val_split(ds, 0.25, seed=1)
+    assert (len(train), len(val)) == (75, 25)
+    rows_train, rows_val = train.X[:, 0].astype(int), val.X[:, 0].astype(int)
+    assert set(rows_train).isdisjoint(rows_val) and sorted([*rows_train, *rows_val]) == list(range(100))
+    assert np.array_equal(train.y, ds.y[rows_train])            # features and targets stay paired
+    again, _ = train_val_split(ds, 0.25, seed=1)
+    other, _ = train_val_split(ds, 0.25, seed=2)
+    assert np.array_equal(again.X, train.X) and not np.array_equal(other.X, train.X)
+    assert not np.array_equal(np.sort(rows_train), rows_train)  # shuffled
+    assert train.task == task and train.name == "idx"
+
+
+def test_split_is_stratified():
+    y = np.repeat([0, 1, 2], [80, 15, 5])
+    ds = Dataset(np.zeros((100, 1)), y, "classification", 3, "skewed")
+    _, val = train_val_split(ds, 0.2, seed=0)
+    assert np.bincount(val.y, minlength=3).tolist() == [16, 3, 1]
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.2, True, "0.2", None])
+def test_split_rejects_bad_fraction(fraction):
+    with raises(r"val_fraction must be a number strictly between 0 and 1"):
+        train_val_split(indexed(10), fraction)
+
+
+def test_split_rejects_tiny_dataset_and_bad_seed():
+    with raises(r"dataset 'idx' has 1 sample\(s\)"):
+        train_val_split(indexed(1), 0.5)
+    with raises(r"seed must be an integer >= 0"):
+        train_val_split(indexed(10), 0.5, seed=1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 300), fraction=st.floats(0.01, 0.99), classes=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1), regression=st.booleans())
+def test_split_partitions_any_dataset(n, fraction, classes, seed, regression):
+    ds = indexed(n, "regression" if regression else "classification", classes)
+    train, val = train_val_split(ds, fraction, seed)
+    rows = np.concatenate([train.X[:, 0], val.X[:, 0]]).astype(int)
+    assert sorted(rows) == list(range(n))                       # a partition: nothing lost, nothing twice
+    assert len(val) == min(max(round(n * fraction), 1), n - 1) and len(train) >= 1
+    if not regression:                                          # each class within 1 of its fair share
+        share = np.bincount(ds.y, minlength=classes) * len(val) / n
+        assert np.all(np.abs(np.bincount(val.y, minlength=classes) - share) < 1)
+
+
+def test_standardize_uses_training_statistics_only():
+    train = Dataset(np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]), [0, 1, 0], "classification", 2, "t")
+    val = Dataset(np.array([[100.0, 7.0]]), [1], "classification", 2, "v")
+    before = train.X.copy()
+    s_train, s_val = standardize(train, val)
+    std = np.std([1.0, 3.0, 5.0])
+    assert np.allclose(s_train.X[:, 0], np.array([-2.0, 0.0, 2.0]) / std)
+    assert np.allclose(s_train.X.mean(axis=0), 0) and np.allclose(s_train.X[:, 0].std(), 1)
+    assert np.allclose(s_val.X, [[(100 - 3) / std, 2.0]])       # constant feature: shifted, not scaled
+    assert np.array_equal(train.X, before)                      # inputs untouched
+    assert s_val.y.tolist() == [1] and s_val.name == "v" and s_train.n_classes == 2
+
+
+def test_standardize_constant_feature_with_rounding_noise():
+    train = Dataset(np.full((7, 1), 0.1), np.zeros((7, 1)), "regression", None, "c")
+    s_train, s_val = standardize(train, train)
+    assert np.all(np.abs(s_train.X) < 1e-12)
