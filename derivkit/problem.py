@@ -186,8 +186,11 @@ def parse_problem(text: str, filename: str) -> Problem:
     _check_size(len(text.encode("utf-8", "surrogatepass")), filename)
     root = _compose(text, filename)
     checker = _Checker(filename, text)
-    checker.scan(root)
-    problem = checker.problem(root)
+    try:
+        checker.scan(root)
+        problem = checker.problem(root)
+    except RecursionError:
+        raise UserError("the file is nested too deeply", Location(filename)) from None
     if checker.errors:
         unique = {str(e): e for e in checker.errors}.values()
         raise UserErrors(sorted(unique, key=lambda e: (e.where.line or 0, e.where.column or 0)))
@@ -249,7 +252,7 @@ def _short(s: str, n: int = 40) -> str:
     return s if len(s) <= n else s[:n - 3] + "..."
 
 
-def _pairs(node: MappingNode, _active: frozenset = frozenset()) -> list[tuple[ScalarNode, Node]]:
+def _pairs(node: MappingNode) -> list[tuple[ScalarNode, Node]]:
     """A mapping's (key, value) nodes with ``<<`` merges expanded; a key's later
     duplicates (reported by the scan) and complex keys are dropped."""
     seen: set[str] = set()
@@ -257,8 +260,8 @@ def _pairs(node: MappingNode, _active: frozenset = frozenset()) -> list[tuple[Sc
     for k, v in node.value:
         if k.tag == _MERGE:
             for m in v.value if isinstance(v, SequenceNode) else [v]:
-                if isinstance(m, MappingNode) and id(m) not in _active:
-                    merged += _pairs(m, _active | {id(node)})
+                if isinstance(m, MappingNode):
+                    merged += _pairs(m)
         elif isinstance(k, ScalarNode) and k.value not in seen:
             seen.add(k.value)
             own.append((k, v))
@@ -413,7 +416,7 @@ class _Checker:
                              + ", ".join(f"'{m}'" for m in missing))
         return found
 
-    def name(self, key: Node, what: str, reserved: bool = True) -> str:
+    def name(self, key: Node, what: str) -> str:
         """A key used as a name: an identifier, not a keyword or function name."""
         name = key.value
         if not NAME_RE.match(name):
@@ -421,7 +424,7 @@ class _Checker:
                            "(letters, digits and _, not starting with a digit)")
         if keyword.iskeyword(name):
             self.fail(key, f"{what} '{name}' is a Python keyword and cannot be a name")
-        if reserved and name in RESERVED:
+        if name in RESERVED:
             self.fail(key, f"{what} '{name}' is reserved ("
                            + ("the transpose" if name == "T" else "a function of the expression language")
                            + "); choose another name")
@@ -435,8 +438,11 @@ class _Checker:
         return value if isinstance(value, str) else node.value
 
     def expr(self, node: Node, what: str) -> Text:
-        """An expression: a string, or a number (kept as its string form)."""
+        """An expression: a string, or a number (kept as its string form); a YAML
+        1.1 boolean word (``on``, ``no``) is kept as written."""
         value = self.scalar(node, what)
+        if isinstance(value, bool):
+            value = node.value
         if isinstance(value, float) and math.isinf(value):
             return Text("oo" if value > 0 else "-oo", self.at(node))
         if _is_number(value) and not math.isnan(value):
@@ -691,7 +697,8 @@ class _Checker:
 
         def elsewhere(key: str) -> str | None:
             users = [k for k, (req, opt) in QUESTION_KINDS.items() if key in req + opt]
-            return users and f"{what}: '{key}' is not used by {kind} questions (only by {', '.join(users)})"
+            return (f"{what}: '{key}' is not used by {kind} questions (only by {', '.join(users)})"
+                    if users else None)
 
         f = self.fields(node, what, table, elsewhere)
         if qid is None or kind is None:
@@ -716,11 +723,11 @@ class _Checker:
         return q
 
     def question_id(self, node: Node) -> str:
-        value = self.scalar(node, "question id")
-        if not isinstance(value, str) or not NAME_RE.match(value):
+        self.scalar(node, "question id")
+        if not NAME_RE.match(node.value):   # as written, like names
             self.fail(node, "question id must be a name of letters, digits and _ "
                             f"(e.g. dl_dV), found {_describe(node)}")
-        return value
+        return node.value
 
     def index(self, node: Node, what: str) -> dict[str, str]:
         index = self.names_to(self.choice)(node, what, None, AXES)

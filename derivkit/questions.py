@@ -21,7 +21,7 @@ from .indexform import index_form
 from .parse import parse_expression
 from .printing import to_ascii, to_latex
 from .problem import QuestionSpec, Text
-from .verify import DPS, TOLERANCE, Expansion, Verifier, evaluate_array, leaf_symbols, rel_error, truth
+from .verify import DPS, TOLERANCE, Expansion, Verifier, evaluate_array, leaf_symbols, rel_error
 
 
 @dataclass
@@ -93,16 +93,17 @@ def _add_index_form(ctx: Context, ans: Answer, form: Expr, q: QuestionSpec, of: 
     form = simplify(form, ctx.g.facts)
     ans.extra["index_latex"] = to_latex(form, ctx.names)
     ans.extra["index_expr"] = to_ascii(form)
-    exact, fresh = truth(ctx.g, of, wrt)
-    worst = 0.0
+    exact = ctx.v.exact_at(of, wrt)
+    pairs = []
     for values, concrete_form in concrete_entries(form, q.index, ctx.g.dims, shape):
         pos = tuple(values.values())
-        if diagonal:           # ∂of_j/∂wrt_j (or row j of wrt)
-            sel = exact[(pos[0], pos[0])] if exact.ndim >= 2 else exact[pos[0]]
-        else:
-            sel = exact[pos] if exact.ndim else exact
-        mine = np.asarray(ctx.v.base.expand(concrete_form), dtype=object)
-        worst = max(worst, ctx.v.compare(mine, np.asarray(sel, dtype=object), fresh, wrt))
+        for k, ex in enumerate(exact):
+            if diagonal:           # ∂of_j/∂wrt_j (or row j of wrt)
+                sel = ex[(pos[0], pos[0])] if ex.ndim >= 2 else ex[pos[0]]
+            else:
+                sel = ex[pos] if ex.ndim else ex
+            pairs.append((k, concrete_form, sel))
+    worst = ctx.v.slice_error(pairs)
     ans.extra["index_verified"] = _ok(worst)
     ans.verified = ans.verified and _ok(worst)
 

@@ -28,6 +28,7 @@ class Solution:
     gradcheck: dict | None = None
     train: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    ground_truth: str = "diff"     # "diff": sympy.diff of the expanded loss; "chain": scalar chain rule
 
     @property
     def verified(self) -> bool:
@@ -53,6 +54,7 @@ class Solution:
             "questions": {qid: a.to_json() for qid, a in self.answers.items()},
             "gradcheck": self.gradcheck,
             "verified": self.verified,
+            "ground_truth": self.ground_truth,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
         if self.train is not None:
@@ -94,7 +96,7 @@ def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None
     if errors:
         raise UserErrors(errors)
     timings["verify"] = time.perf_counter() - t1
-    sol = Solution(problem, g, d, gradients, answers, timings=timings)
+    sol = Solution(problem, g, d, gradients, answers, timings=timings, ground_truth=v.method)
     t2 = time.perf_counter()
     sol.gradcheck = _gradcheck(g, d)
     timings["gradcheck"] = time.perf_counter() - t2
