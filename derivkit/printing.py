@@ -74,6 +74,8 @@ class Printer:
     def mixed(self, parent: Expr, child: Expr) -> bool:
         """An elementwise product next to a matrix product always gets parentheses."""
         kinds = {parent.op, child.op}
+        if parent.op == "mul" == child.op and not self.implicit(parent) and self.implicit(child):
+            return any(a.op == "matmul" for a in child.args)      # (2 Wᵀ δ) ⊙ h, not 2 Wᵀ δ ⊙ h
         if kinds != {"mul", "matmul"}:
             return False
         mul = parent if parent.op == "mul" else child
@@ -230,11 +232,16 @@ class LatexPrinter(Printer):
         return rf"\sum {self.wrap(e.args[0], P_ATOM)}"
 
     def _print_T(self, e):
-        return self.wrap(e.args[0], P_ATOM) + r"^{\top}"
+        return self.base(e.args[0]) + r"^{\top}"
 
     def _print_pow(self, e):
         base, ex = e.args
-        return f"{self.wrap(base, P_ATOM)}^{{{self.p(ex)}}}"
+        return f"{self.base(base)}^{{{self.p(ex)}}}"
+
+    def base(self, e: Expr) -> str:
+        """A base for a superscript; W^{(1)} becomes {W^{(1)}} so that ^{\top} can follow."""
+        s = self.wrap(e, P_ATOM)
+        return f"{{{s}}}" if "^" in s and not s.startswith(r"\left(") else s
 
     def prec(self, e: Expr) -> int:
         if e.op in ("div", "grad", "sqrt", "abs", "relu_prime", "onehot", "index"):
