@@ -30,11 +30,9 @@ mistake — a sign, a transpose, a missing factor — gives 1e-2 to 1.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .expr import Expr, concrete, substitute, sym
+from .expr import Expr, substitute, sym
 from .graph import Graph
 from .numeric import Program, forward_values, random_leaves
 
@@ -62,6 +60,17 @@ def _inline(graph: Graph, after: str | None = None) -> dict[Expr, Expr]:
     return inline_nodes(graph, after)
 
 
+def _distinct(e: Expr) -> Expr:
+    from .train import distinct_atoms
+    return distinct_atoms(e)
+
+
+def _program(outputs: dict, dims: dict) -> Program:
+    from .train import distinct_atoms
+    memo: dict = {}
+    return Program({k: distinct_atoms(e, memo) for k, e in outputs.items()}, dims)
+
+
 def _kink_args(exprs) -> list[Expr]:
     seen: dict[Expr, None] = {}
     for e in exprs:
@@ -86,17 +95,19 @@ def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims:
     leaves = checked_leaves(graph)
     full_map = _inline(graph)
     loss_expr = full_map[sym(graph.loss)]
-    loss_prog = Program({"l": loss_expr}, dims)
+    loss_prog = _program({"l": loss_expr}, dims)
     # the leaves' gradients written over the leaves alone, as training compiles them
-    grads_prog = Program({n: substitute(derivation.full[n], full_map) for n in leaves}, dims) if leaves else None
+    grads_prog = _program({n: substitute(_distinct(derivation.full[n]), full_map) for n in leaves},
+                          dims) if leaves else None
     node_names = [n for n in graph.nodes if n != graph.loss] if nodes else []
     node_loss = {}
     for n in node_names:
         after = _inline(graph, after=n)
-        node_loss[n] = Program({"l": after[sym(graph.loss)] if after else sym(graph.loss)}, dims)
-    node_grads = Program({n: derivation.full[n] for n in node_names}, dims) if node_names else None
-    kinks = _kink_args([loss_expr] + [substitute(derivation.full[n], full_map) for n in leaves + node_names])
-    kink_prog = Program({i: k for i, k in enumerate(kinks)}, dims) if kinks else None
+        node_loss[n] = _program({"l": after[sym(graph.loss)] if after else sym(graph.loss)}, dims)
+    node_grads = _program({n: derivation.full[n] for n in node_names}, dims) if node_names else None
+    kinks = _kink_args([loss_expr] + [substitute(_distinct(derivation.full[n]), full_map)
+                                      for n in leaves + node_names])
+    kink_prog = _program({i: k for i, k in enumerate(kinks)}, dims) if kinks else None
 
     per_leaf = {n: 0.0 for n in leaves}
     per_node = {n: 0.0 for n in node_names}

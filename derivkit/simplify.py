@@ -114,7 +114,8 @@ def _monomial(e: Expr) -> tuple[Fraction, list[list]]:
             visit(x.args[0], power)
             visit(x.args[1], -power)
         elif x.op == "neg":
-            coef = -coef
+            if power % 2:                      # (−x)^p = (−1)^p x^p
+                coef = -coef
             visit(x.args[0], power)
         elif x.op == "pow" and x.args[1].op == "num" and x.args[1].attr.denominator == 1:
             visit(x.args[0], power * int(x.args[1].attr))

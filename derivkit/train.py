@@ -124,6 +124,28 @@ def inline_nodes(graph: Graph, after: str | None = None) -> dict[Expr, Expr]:
     return mapping
 
 
+def distinct_atoms(e: Expr, memo: dict | None = None) -> Expr:
+    """``e`` with every ``ones``/``eye`` carrying its shape in ``attr``.
+
+    Expressions compare without their shapes, so ``ones(H)`` and ``ones(C)`` are equal
+    keys: a :class:`Program` would compute one of them for both.  With the shape in the
+    attribute they stay apart.
+    """
+    memo = {} if memo is None else memo
+    key = id(e)
+    if key in memo:
+        return memo[key]
+    if e.op in ("ones", "eye") and e.attr is None:
+        out = Expr(e.op, (), tuple(e.shape), e.shape)
+    elif e.args:
+        args = tuple(distinct_atoms(a, memo) for a in e.args)
+        out = e if all(x is y for x, y in zip(args, e.args)) else Expr(e.op, args, e.attr, e.shape)
+    else:
+        out = e
+    memo[key] = out
+    return out
+
+
 def _leaf_names(e: Expr) -> set[str]:
     return {n.attr for n in e.walk() if n.op == "sym"}
 
@@ -132,8 +154,9 @@ class _Plan:
     """A :class:`Program`'s steps with the batch flags resolved once.
 
     Which values carry the batch axis is known before any data is seen, so each step
-    becomes one NumPy call on its argument slots.  Elementwise steps whose operands need no
-    alignment call the ufunc directly (the registry's alignment is then a no-op).
+    becomes one call of the registry's NumPy form on its argument slots; elementwise steps
+    whose operands need no alignment skip it.  Same results as ``Program.run``, less
+    Python per call (it matters for per-sample SGD).
     """
 
     def __init__(self, program: Program, batched: set[str]):
@@ -141,7 +164,7 @@ class _Plan:
         dims = program.dims
         self.template: list = [None] * len(steps)
         self.inputs: list[tuple[int, str]] = []
-        self.calls: list[tuple[int, Callable, tuple[int, ...]]] = []
+        self.calls: list = []          # (slot, function of the argument values, argument slots[, freed])
         bats = [False] * len(steps)
         for i, step in enumerate(steps):
             e = step.expr
@@ -169,14 +192,39 @@ class _Plan:
                 self.calls.append((i, _op_fn(spec.numpy, flags, e, dims), step.args))
         self.outputs = dict(program.out_slots)
         self.batched_out = {k: bats[s] for k, s in self.outputs.items()}
+        # Drop each intermediate after its last use, as hand-written code does: holding every
+        # temporary of a minibatch until the end raises the peak memory, and the allocator then
+        # returns pages to the system and takes them back on every call (page faults cost
+        # more than the arithmetic at 784-300-10).
+        keep = set(self.outputs.values()) | {i for i, _ in self.inputs} | \
+            {i for i, v in enumerate(self.template) if v is not None}
+        last: dict[int, int] = {}
+        for k, (i, fn, args) in enumerate(self.calls):
+            for j in args:
+                last[j] = k
+        self.calls = [(i, _gather(fn, args), tuple(j for j in set(args) if last[j] == k and j not in keep))
+                      for k, (i, fn, args) in enumerate(self.calls)]
 
     def run(self, values: dict) -> dict[str, Any]:
         vals = list(self.template)
         for i, name in self.inputs:
             vals[i] = values[name]
-        for i, fn, args in self.calls:
-            vals[i] = fn([vals[j] for j in args])
+        for i, fn, free in self.calls:
+            vals[i] = fn(vals)
+            for j in free:
+                vals[j] = None
         return {k: vals[s] for k, s in self.outputs.items()}
+
+
+def _gather(fn, args: tuple[int, ...]):
+    """``fn`` of the values in the slots ``args`` (no per-call loop for one or two arguments)."""
+    if len(args) == 1:
+        (a,) = args
+        return lambda v: fn([v[a]])
+    if len(args) == 2:
+        a, b = args
+        return lambda v: fn([v[a], v[b]])
+    return lambda v: fn([v[j] for j in args])
 
 
 def _aligned(e: Expr, flags: tuple[bool, ...]) -> bool:
@@ -198,6 +246,8 @@ def _batch_sum_fn(kind: str, flags: tuple[bool, ...]):
 
         def outer(vals):
             a, b = vals
+            if not (ba or bb):            # the per-sample value itself (see Compiled.data_free)
+                return np.multiply.outer(a, b)
             if not ba:
                 a = np.broadcast_to(a, (b.shape[0],) + np.shape(a))
             if not bb:
@@ -268,18 +318,20 @@ def compile_problem(graph: Graph, derivation, dims: dict[str, int] | None = None
         batched = {n for n in graph.leaves if graph.role(n) in ("input", "target")}
     params = [n for n in graph.leaves if graph.role(n) == "param"]
     mapping = inline_nodes(graph)
-    loss = mapping[sym(graph.loss)]
+    memo: dict = {}
+    loss = distinct_atoms(mapping[sym(graph.loss)], memo)
     outputs = {"loss": loss}
     data_free = set()
     for p in params:
-        e = substitute(derivation.full[p], mapping)
+        e = substitute(distinct_atoms(derivation.full[p], memo), mapping)
         outputs[p] = e
         if not (_leaf_names(e) & set(batched)):
             data_free.add(p)
     program = Program(outputs, dims, batch_sum=set(outputs))
     plan = _Plan(program, set(batched))
+    prediction = _prediction(graph, mapping)
     return Compiled(graph, dims, params, frozenset(batched), program, plan, frozenset(data_free),
-                    _prediction(graph, mapping), loss)
+                    None if prediction is None else distinct_atoms(prediction, memo), loss)
 
 
 # ====================================================================== which node predicts
@@ -333,11 +385,6 @@ def _class_dim(graph: Graph, target: str):
             if node.op == "onehot" and node.args and node.args[0] == sym(target):
                 return node.attr
     return None
-
-
-def _loss_decides(graph: Graph, target: str, ds: Dataset) -> bool:
-    """Binary and real targets on classification data: accuracy by the smaller loss."""
-    return ds.task == CLASSIFICATION and graph.kind(target) in ("binary", "real", None)
 
 
 # ====================================================================== reading check:
@@ -617,7 +664,6 @@ def bind_data(graph: Graph, settings: Settings, ds: Dataset, r: _Reader) -> Bind
     t_shape = graph.shape(t)
     t_where = sym_at("symbols", t)
     classify = ds.task == CLASSIFICATION
-    data_where = r.at("data")
     what = f"{ds.name} is {'classification' if classify else 'regression'} data"
     if kind in ("onehot", "class", "binary") and not classify:
         raise UserError(f"the target '{t}' is a {kind} target, but {what} "
@@ -672,7 +718,6 @@ def bind_data(graph: Graph, settings: Settings, ds: Dataset, r: _Reader) -> Bind
             if k != 1:
                 raise UserError(f"the target '{t}' is a scalar but {ds.name} has {k} outputs", t_where)
             binding.encode = lambda y: y[:, 0]
-    del data_where
     return binding
 
 
@@ -789,7 +834,7 @@ def _train_one(comp: Compiled, binding: Binding, tr: _Data, va: _Data, s: Settin
         val_losses.append(val_loss)
         accs.append(acc)
         if progress is not None:
-            progress(run_index, epoch + 1, train_loss)
+            progress(run_index, epoch, train_loss)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             diverged = True
             break
@@ -846,7 +891,10 @@ def _evaluate(comp: Compiled, binding: Binding, params: dict, data: _Data) -> tu
             out = comp.evaluate(vals, predict=predict)
             total += float(np.sum(out["loss"]))
             if predict and "pred" in out:
-                pred = np.argmax(np.asarray(out["pred"]).reshape(len(data.X[sl]), -1), axis=1)
+                scores = np.asarray(out["pred"])
+                if scores.ndim < 2:            # the same for every sample (it ignores the input)
+                    scores = np.broadcast_to(scores, (len(data.X[sl]),) + scores.shape[-1:])
+                pred = np.argmax(scores, axis=1)
                 correct += int(np.sum(pred == data.labels[sl]))
             elif binding.candidates is not None:
                 m = len(data.X[sl])
@@ -913,7 +961,8 @@ def _load_data(settings: Settings, base_dir, r: _Reader) -> Dataset:
 def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | None = None) -> dict:
     """Run the problem's ``check:`` section; return the contract's ``train`` dictionary (§5).
 
-    ``progress(run_index, epoch, loss)`` is called after every epoch of every run.
+    ``progress(run_index, epoch, loss)`` is called after every epoch of every run (both
+    indices count from 0; :func:`planned_epochs` gives the total, for a progress bar).
     """
     r = _Reader(graph.problem)
     s = read_settings(graph)
@@ -921,6 +970,13 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
         base_dir = Path(graph.problem.path).parent
     ds = _load_data(s, base_dir, r)
     binding = bind_data(graph, s, ds, r)
+    if "accuracy_above" in s.expect and (binding.accuracy_rule is None or (
+            binding.accuracy_rule == "argmax" and _prediction(graph, inline_nodes(graph)) is None)):
+        r.fail(("expect", "accuracy_above"),
+               f"check.expect.accuracy_above: no accuracy exists here ({ds.name} is "
+               f"{'regression' if ds.task != CLASSIFICATION else 'classification'} data"
+               f"{'' if ds.task != CLASSIFICATION else ' but no node predicts the class'}); "
+               f"use final_loss_below")
     try:
         train_ds, val_ds = train_val_split(ds, s.val_fraction, s.seed)
     except UserError as exc:
@@ -970,9 +1026,13 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
         result["std_val_loss"] = top["std_val_loss"]
         result["repeats"] = s.repeats
     result["runs"] = [{k: v for k, v in run.items() if k != "iter_loss" or s.log_every} for run in runs]
-    result["sweep"] = [{k: v for k, v in row.items() if k not in ("loss", "val_loss", "std_loss",
-                                                                  "std_val_loss", "val_accuracy")}
-                       for row in table]
+    result["sweep"] = []
+    for row in table:
+        entry = {k: v for k, v in row.items() if k not in ("loss", "val_loss", "std_loss", "std_val_loss",
+                                                           "val_accuracy")}
+        if s.repeats > 1:               # the spread of each setting's curve over its repeats
+            entry["mean_loss"], entry["std_loss"] = row["loss"], row["std_loss"]
+        result["sweep"].append(entry)
     if s.lr_sweep or s.widths is not None:
         result["best"] = {"lr": top["lr"], "width": top["width"]}
     expect, passed = _expectations(s, top)
@@ -989,7 +1049,7 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
                           "batch_size": s.batch_size, "epochs": s.epochs, "seed": s.seed,
                           "momentum": s.momentum, "val_fraction": s.val_fraction, "init": s.init,
                           "repeats": s.repeats, "log_every": s.log_every}
-    result["accuracy_rule"] = _describe_rule(graph, binding, derivation)
+    result["accuracy_rule"] = _describe_rule(graph, binding)
     return _clean(result)
 
 
@@ -1036,21 +1096,19 @@ def _expectations(s: Settings, top: dict) -> tuple[dict, bool]:
     return out, bool(passed)
 
 
-def _describe_rule(graph: Graph, binding: Binding, derivation) -> str | None:
-    if binding.accuracy_rule is None:
+def _describe_rule(graph: Graph, binding: Binding) -> str | None:
+    """How accuracy is measured, in words (``argmax of y``)."""
+    if binding.accuracy_rule != "argmax":
+        return binding.accuracy_rule and "the label with the smaller loss"
+    from .printing import to_ascii
+    mapping = inline_nodes(graph)
+    pred = _prediction(graph, mapping)
+    if pred is None:
         return None
-    if binding.accuracy_rule == "argmax":
-        from .printing import to_ascii
-        pred = _prediction(graph, inline_nodes(graph))
-        if pred is None:
-            return None
-        # name the node when the prediction is one
-        mapping = inline_nodes(graph)
-        for name in graph.nodes:
-            if mapping[sym(name)] == pred:
-                return f"argmax of {name}"
-        return f"argmax of {to_ascii(pred)}"
-    return "the label with the smaller loss"
+    for name in graph.nodes:                  # name the node when the prediction is one
+        if mapping[sym(name)] == pred:
+            return f"argmax of {name}"
+    return f"argmax of {to_ascii(pred)}"
 
 
 def _clean(v):

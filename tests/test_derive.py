@@ -1,0 +1,296 @@
+"""Symbolic backprop: the textbook forms, every gradient proved, and proofs that can fail."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from conftest import (ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, leaf_values, loaded,
+                      mlp_problems, problem_params, solved, verifier)
+from derivkit.derive import derive
+from derivkit.expr import Expr, grad, make, num, substitute, sym
+from derivkit.parse import parse_expression
+from derivkit.printing import to_ascii, to_latex
+from derivkit.problem import parse_problem
+from derivkit.verify import TOLERANCE, Verifier
+
+MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
+
+
+def P(g, text: str) -> Expr:
+    return parse_expression(text, g.scope(), None)
+
+
+# ====================================================================== the textbook answers
+@pytest.fixture(scope="module")
+def mlp():
+    _, g, d = loaded(MLP)
+    return g, d
+
+
+def test_dl_do_is_y_minus_t(mlp):
+    g, d = mlp
+    assert d.full["o"] == P(g, "y - t")
+    assert d.full["c"] == P(g, "y - t")
+    assert to_ascii(d.full["o"]) == "y - t"
+
+
+def test_dl_dV_is_the_outer_product(mlp):
+    g, d = mlp
+    assert d.full["V"] == P(g, "(y - t) @ h.T")
+    assert to_latex(d.full["V"], g.problem.latex) == \
+        r"\left(\mathbf{y} - \mathbf{t}\right) \mathbf{h}^{\top}"
+
+
+def test_dl_dh_and_dl_dz(mlp):
+    g, d = mlp
+    assert d.full["h"] == P(g, "V.T @ (y - t)")
+    expected = P(g, "(V.T @ (y - t)) * h * (1 - h)")
+    assert d.full["z"] == expected
+    assert d.full["b"] == expected
+
+
+def test_dl_dW_in_chain_form_and_full_form(mlp):
+    g, d = mlp
+    x = g.leaves["x"]
+    dl_dz = grad("z", g.shape("z"), "l")
+    assert d.chain["W"] == dl_dz @ x.T
+    assert d.chain["b"] == dl_dz
+    assert d.chain["h"] == g.leaves["V"].T @ grad("o", g.shape("o"), "l")
+    assert d.full["W"] == P(g, "((V.T @ (y - t)) * h * (1 - h)) @ x.T")
+    assert d.full["x"] == P(g, "W.T @ ((V.T @ (y - t)) * h * (1 - h))")
+
+
+def test_dl_dy_and_the_loss_itself(mlp):
+    g, d = mlp
+    assert to_ascii(d.full["y"]) == "-t / y"
+    assert d.full["l"] == num(1)
+    assert d.full["t"] == P(g, "-log(y)")
+
+
+def test_textbook_forms_are_proved(mlp):
+    g, d = mlp
+    v = verifier(MLP)
+    for name, text in [("o", "y - t"), ("V", "(y - t) @ h.T"), ("z", "(V.T @ (y - t)) * h * (1 - h)"),
+                       ("W", "((V.T @ (y - t)) * h * (1 - h)) @ x.T")]:
+        assert v.error(P(g, text), "l", name) <= TOLERANCE
+
+
+def test_every_gradient_has_the_shape_of_its_variable():
+    for path in ALL_PROBLEMS:
+        _, g, d = loaded(path)
+        for name in g.names:
+            assert d.full[name].shape == g.shape(name), (path.name, name)
+            assert d.chain[name].shape == g.shape(name), (path.name, name)
+
+
+def test_chain_forms_substitute_to_the_full_forms():
+    """Replacing each ∂l/∂n in chain[n'] by full[n] gives the same numbers as full[n']."""
+    for path in ALL_PROBLEMS:
+        _, g, d = loaded(path)
+        _, values = leaf_values(g, seed=2)
+        for n in g.nodes:
+            values[("grad", n)] = np.broadcast_to(evaluate(d.full[n], values, g.dims),
+                                                  tuple(g.dims[s] if isinstance(s, str) else s
+                                                        for s in g.shape(n)))
+        for name in g.names:
+            if g.kind(name) == "class":
+                continue
+            a = evaluate(d.chain[name], values, g.dims)
+            b = evaluate(d.full[name], values, g.dims)
+            assert close(np.broadcast_to(a, np.shape(b)), b, rtol=1e-9, atol=1e-12), (path.name, name)
+
+
+# ====================================================================== small problems by hand
+FANOUT = """\
+id: fanout
+dims: {D: 2, H: 3}
+symbols:
+  x: {shape: [D], role: input}
+  W: {shape: [H, D], role: param}
+  u: {shape: [H], role: param}
+forward:
+  z: W @ x
+loss:
+  l: sum(z * z) + sum(z)
+"""
+
+
+def test_a_node_used_twice_gets_both_contributions():
+    g, d = graph_from_text(FANOUT)
+    _, values = leaf_values(g, seed=1)
+    z = values["z"]
+    assert close(evaluate(d.full["z"], values, g.dims), 2 * z + 1)
+    assert close(evaluate(d.full["W"], values, g.dims), np.outer(2 * z + 1, values["x"]))
+    # u is not used: its gradient is zero, with u's shape
+    assert d.full["u"].shape == ("H",)
+    assert np.all(np.broadcast_to(evaluate(d.full["u"], values, g.dims), (3,)) == 0)
+
+
+def test_relu_gradient_uses_the_step_function():
+    _, g, d = loaded(ROOT / "problems" / "relu_regression.yaml")
+    assert any(n.op == "relu_prime" for n in d.full["z1"].walk())
+    _, values = leaf_values(g, seed=4)
+    expected = (values["W2"].T @ (2 * (values["y_hat"] - values["y"]))) * (values["z1"] > 0)
+    assert close(evaluate(d.full["z1"], values, g.dims), expected)
+
+
+def test_squared_error_and_sigmoid_by_hand():
+    _, g, d = loaded(ROOT / "tests" / "problems" / "sigmoid_sigmoid_graded.yaml")
+    _, v = leaf_values(g, seed=3)
+    dz2 = (v["y_hat"] - v["y"]) * v["y_hat"] * (1 - v["y_hat"])
+    assert close(evaluate(d.full["z2"], v, g.dims), dz2)
+    assert close(evaluate(d.full["W2"], v, g.dims), np.outer(dz2, v["h"]))
+    dz1 = (v["W2"].T @ dz2) * v["h"] * (1 - v["h"])
+    assert close(evaluate(d.full["W1"], v, g.dims), np.outer(dz1, v["x"]))
+
+
+# ====================================================================== every problem: every gradient proved
+@pytest.mark.parametrize("path", problem_params())
+def test_every_gradient_is_verified(path):
+    sol = solved(path)
+    assert sol.gradients, path
+    bad = {n: gr["max_rel_error"] for n, gr in sol.gradients.items() if not gr["verified"]}
+    assert not bad
+    for n, gr in sol.gradients.items():
+        assert gr["max_rel_error"] <= TOLERANCE
+
+
+@pytest.mark.parametrize("path", problem_params())
+def test_every_gradient_is_verified_by_the_scalar_chain_rule_too(path):
+    _, g, d = loaded(path)
+    v = verifier(path, "chain")
+    for name in g.names:
+        if g.kind(name) != "class":
+            assert v.error(d.full[name], g.loss, name) <= TOLERANCE, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", problem_params())
+def test_every_gradient_is_verified_by_full_differentiation(path):
+    _, g, d = loaded(path)
+    v = verifier(path, "diff")
+    for name in g.names:
+        if g.kind(name) != "class":
+            assert v.error(d.full[name], g.loss, name) <= TOLERANCE, name
+
+
+# ====================================================================== the proof can fail
+def _drop_a_factor(e: Expr) -> Expr | None:
+    """Replace the outermost elementwise product by one of its full-shape factors."""
+    muls = [n for n in e.walk() if n.op == "mul" and n.args[0].shape == n.shape == n.args[1].shape]
+    if not muls:
+        return None
+    target = muls[-1]
+    return substitute(e, {target: target.args[0]})
+
+
+def corruptions(g, name: str, e: Expr) -> dict[str, Expr]:
+    out = {"negated": -e, "doubled": num(2) * e, "plus_one": e + num(1)}
+    if len(e.shape) == 2:
+        out["transposed"] = e.T
+    dropped = _drop_a_factor(e)
+    if dropped is not None:
+        out["dropped_factor"] = dropped
+    return out
+
+
+def _meaningfully_different(g, a: Expr, b: Expr) -> bool:
+    _, values = leaf_values(g, seed=9)
+    with np.errstate(all="ignore"):
+        x, y = np.asarray(evaluate(a, values, g.dims)), np.asarray(evaluate(b, values, g.dims))
+    return x.shape != y.shape or not np.allclose(x, y, rtol=1e-6, atol=1e-9)
+
+
+def _check_corruptions(path, names=None, method=None):
+    _, g, d = loaded(path)
+    v = verifier(path, method)
+    tried = 0
+    for name in names or g.names:
+        if g.kind(name) == "class" or name == g.loss:
+            continue
+        for kind, wrong in corruptions(g, name, d.full[name]).items():
+            if not _meaningfully_different(g, wrong, d.full[name]):
+                continue
+            tried += 1
+            assert v.error(wrong, g.loss, name) > 1e-6, (path.name, name, kind, to_ascii(wrong))
+    assert tried
+
+
+@pytest.mark.parametrize("method", ["diff", "chain"])
+def test_corrupted_textbook_gradients_are_not_verified(method):
+    _check_corruptions(MLP, ["o", "V", "z", "W", "b", "h"], method)
+
+
+def test_specific_textbook_mistakes_are_not_verified(mlp):
+    g, d = mlp
+    v = verifier(MLP)
+    for name, wrong in [("o", "t - y"), ("V", "h @ (y - t).T"), ("V", "(y - t) @ x.T"),
+                        ("z", "V.T @ (y - t)"), ("z", "(V.T @ (y - t)) * h"),
+                        ("W", "x @ ((V.T @ (y - t)) * h * (1 - h)).T"), ("W", "(V.T @ (y - t)) @ x.T"),
+                        ("h", "V @ (y - t)" if g.dims["C"] == g.dims["H"] else "V.T @ y")]:
+        try:
+            expr = P(g, wrong)
+        except Exception:
+            continue
+        assert v.error(expr, "l", name) > 1e-6, (name, wrong)
+
+
+def test_an_answer_of_the_wrong_shape_is_not_verified(mlp):
+    g, d = mlp
+    v = verifier(MLP)
+    assert v.error(P(g, "sum(y - t)"), "l", "o") > 1e-6
+    assert v.error(P(g, "y - t"), "l", "V") > 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", problem_params())
+def test_corrupted_gradients_are_never_verified(path):
+    _check_corruptions(path)
+
+
+# ====================================================================== generated networks
+@pytest.mark.slow
+@given(mlp_problems())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_mlps_have_every_gradient_verified(text):
+    g, d = graph_from_text(text)
+    v = Verifier(g)
+    for name in g.names:
+        if g.kind(name) == "class":
+            continue
+        err = v.error(d.full[name], g.loss, name)
+        assert err <= TOLERANCE, (name, to_ascii(d.full[name]), text)
+
+
+@given(mlp_problems())
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_mlps_scalar_chain_quick(text):
+    g, d = graph_from_text(text)
+    v = Verifier(g, method="chain", points=2)
+    for name in g.names:
+        if g.kind(name) != "class":
+            assert v.error(d.full[name], g.loss, name) <= TOLERANCE, (name, text)
+
+
+# ====================================================================== known bug
+NEG_SQUARE = """\
+id: neg-square
+dims: {D: 2}
+symbols:
+  x: {shape: [D], role: input}
+  w: {shape: [D], role: param}
+forward:
+  z: (-w)**2 * x
+loss:
+  l: sum(z**3 * (-x)**2)
+"""
+
+
+def test_negated_base_squared_gives_verified_gradients():
+    g, d = graph_from_text(NEG_SQUARE)
+    v = Verifier(g)
+    for name in g.names:
+        assert v.error(d.full[name], g.loss, name) <= TOLERANCE, (name, to_ascii(d.full[name]))
