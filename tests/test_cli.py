@@ -263,8 +263,13 @@ def test_vectors_bad_file_and_unwritable_output(tmp_path):
     f.write_text(MULTINOMIAL.read_text().replace("p: softmax(u)", "p: softmax(uu)"))
     line, col = locate(f.read_text(), "uu)")
     assert_one_located_line(run("vectors", f), f, line, col)
-    r = run("vectors", "-o", tmp_path / "missing" / "dir" / "x.json", MULTINOMIAL)
-    assert r.exit_code in (0, 2) and "Traceback" not in r.output
+    out = tmp_path / "missing" / "dir" / "x.json"
+    r = run("vectors", "-o", out, MULTINOMIAL)
+    assert r.exit_code == 0 and json.loads(out.read_text())["id"] == "multinomial-regression-index"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run("vectors", "-o", blocker / "x.json", MULTINOMIAL)          # a file where a folder should be
+    assert r.exit_code == 2 and "Traceback" not in r.output and len(lines(r)) == 1
 
 
 # ====================================================================== semantically bad problem files

@@ -275,7 +275,7 @@ def test_random_mlps_scalar_chain_quick(text):
             assert v.error(d.full[name], g.loss, name) <= TOLERANCE, (name, text)
 
 
-# ====================================================================== known bug
+# ====================================================================== regression
 NEG_SQUARE = """\
 id: neg-square
 dims: {D: 2}
@@ -290,7 +290,31 @@ loss:
 
 
 def test_negated_base_squared_gives_verified_gradients():
+    """simplify once turned (-w)**2 into -w**2: dl/dw, dl/dz came out with the wrong sign."""
     g, d = graph_from_text(NEG_SQUARE)
     v = Verifier(g)
     for name in g.names:
         assert v.error(d.full[name], g.loss, name) <= TOLERANCE, (name, to_ascii(d.full[name]))
+
+
+POWERS = """\
+id: powers
+dims: {D: 2}
+symbols:
+  x: {shape: [D], role: input}
+  w: {shape: [D], role: param}
+  s: {shape: [], role: param}
+loss:
+  l: sum(w ** s + 2 ** w + x ** 3)
+"""
+
+
+def test_powers_with_a_non_number_exponent():
+    """`**` with a symbol in the exponent (w**s, 2**w): the power rule's log term is derived and proved."""
+    g, d = graph_from_text(POWERS)
+    v = Verifier(g)
+    for name in ("w", "s", "x"):
+        assert v.error(d.full[name], "l", name) <= TOLERANCE, (name, to_ascii(d.full[name]))
+    assert v.error(P(g, "s * w ** (s - 1) + 2 ** w * log(2)"), "l", "w") <= TOLERANCE
+    assert v.error(P(g, "sum(w ** s * log(w))"), "l", "s") <= TOLERANCE
+    assert v.error(P(g, "3 * x ** 2"), "l", "x") <= TOLERANCE
