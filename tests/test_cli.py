@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import (ALL_PROBLEMS, BAD_PROBLEMS, LOCATED, ROOT, close, evaluate, leaf_values, loaded,
-                      locate, problem_params, rel)
+                      locate, problem_params)
 from derivkit.cli import main
 from derivkit.expr import concrete
 from derivkit.parse import parse_expression
@@ -191,8 +190,8 @@ def test_real_subprocess_error_is_one_line():
 
 
 # ====================================================================== validate
-def test_validate_all_good_files_exits_0():
-    r = run("validate", *ALL_PROBLEMS)
+def test_validate_all_good_files_exits_0(problem_files):
+    r = run("validate", *problem_files)
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
 

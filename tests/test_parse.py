@@ -15,11 +15,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import (ALL_PROBLEMS, DIMS, all_finite, SHAPES, WHERE, close, evaluate, expressions, leaf_values,
-                      loaded, make_scope, matmul_inside_quotient_after_product, parse, problem_params,
-                      random_values)
+from conftest import (DIMS, SHAPES, WHERE, all_finite, close, evaluate, expressions, leaf_values, loaded,
+                      matmul_inside_quotient_after_product, parse, problem_params, random_values)
 from derivkit.errors import Location, UserError
-from derivkit.expr import Expr, ones, sym
+from derivkit.expr import Expr, sym
 from derivkit.ops import FUNCTIONS
 from derivkit.parse import MAX_DEPTH, MAX_LENGTH, parse_expression
 from derivkit.printing import to_ascii
@@ -118,8 +117,8 @@ def test_a_dims_name_is_its_size():
     ("diag(x) @ x", ("D",)),
     ("sum(x * x) * v", ("H",)),
 ])
-def test_shapes(text, shape):
-    assert parse(text).shape == shape
+def test_shapes(text, shape, scope):
+    assert parse_expression(text, scope, None).shape == shape
 
 
 # ====================================================================== precedence

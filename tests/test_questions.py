@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import (ROOT, close, evaluate, graph_from_text, leaf_values, loaded, problem_params,
-                      solved)
+from conftest import ROOT, close, evaluate, leaf_values, problem_params, solved
 from derivkit.errors import UserError
 from derivkit.expr import sym
 from derivkit.parse import parse_expression
@@ -25,8 +24,8 @@ def P(g, text, extra=None):
 
 # ====================================================================== every question, every problem
 @pytest.mark.parametrize("path", problem_params())
-def test_every_question_is_verified(path):
-    sol = solved(path)
+def test_every_question_is_verified(path, solved_fn):
+    sol = solved_fn(path)
     bad = {q: a.max_rel_error for q, a in sol.answers.items() if not a.verified}
     assert not bad
     assert set(sol.answers) == {q.id for q in sol.problem.questions}

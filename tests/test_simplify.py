@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from conftest import (DIMS, SHAPES, all_finite, atom_shape_clash, close, evaluate, expressions, make_scope, parse,
                       random_values)
-from derivkit.expr import ONE, ZERO, Expr, eye, make, num, ones, sym
+from derivkit.expr import ONE, Expr
 from derivkit.printing import to_ascii
 from derivkit.simplify import Facts, simplify
 
