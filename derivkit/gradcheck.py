@@ -35,12 +35,12 @@ import numpy as np
 from .expr import Expr, substitute, sym
 from .graph import Graph
 from .numeric import Program, forward_values, random_leaves
+from .ops import OPS
 
 THRESHOLD = 1e-6
 EPS = 1e-6
 FLOOR = 1e-8
 KINK = 1e-4
-KINK_OPS = ("relu", "relu_prime", "abs")
 MAX_TRIES = 50
 
 
@@ -75,7 +75,7 @@ def _kink_args(exprs) -> list[Expr]:
     seen: dict[Expr, None] = {}
     for e in exprs:
         for node in e.walk():
-            if node.op in KINK_OPS and node.args:
+            if OPS[node.op].kink and node.args:
                 seen.setdefault(node.args[0], None)
     return list(seen)
 

@@ -46,6 +46,7 @@ class Op:
     in_language: bool = True    # may appear in problem files and ASCII answers
     elementwise: bool = False
     differentiable: bool = True
+    kink: bool = False          # not differentiable at 0: finite differences must keep away from it
 
 
 OPS: dict[str, Op] = {}
@@ -53,11 +54,45 @@ FUNCTIONS: dict[str, Op] = {}   # name in the expression language -> op
 
 
 def defop(name: str, **kw) -> Op:
+    """Register one operation; elementwise ops get their VJP and Jacobian from ``partials``."""
     op = Op(name=name, **kw)
+    if op.partials is not None:
+        op.vjp = op.vjp or _elementwise_vjp(op.partials)
+        op.jac = op.jac or _elementwise_jac(op.partials)
     OPS[name] = op
     if op.form in ("func", "special") and op.in_language:
         FUNCTIONS[op.ascii or name] = op
     return op
+
+
+def reserved_names() -> frozenset[str]:
+    """Names a problem may not give a symbol or node: every function of the language, and ``T``."""
+    return frozenset(FUNCTIONS) | {"T"}
+
+
+def _elementwise_vjp(partials):
+    """G ⊙ ∂out/∂arg for each argument, summed down where an argument is a broadcast scalar."""
+    def vjp(G, *args, out):
+        parts = partials(*args, out)
+        return tuple(None if d is None else reduce_to(G * d, a.shape) for d, a in zip(parts, args))
+    return vjp
+
+
+def _elementwise_jac(partials):
+    """diag(∂out/∂arg) for vector arguments; a column for a broadcast scalar."""
+    def jac(*args, out):
+        res = []
+        for d, a in zip(partials(*args, out), args):
+            if d is None or len(a.shape) > 1 or len(out.shape) > 1:
+                res.append(None)
+            elif a.shape == () and out.shape != ():
+                res.append(spread(d, out.shape))          # a column: every output moves with the scalar
+            elif out.shape == ():
+                res.append(d)
+            else:
+                res.append(make("diag", spread(d, out.shape)))
+        return tuple(res)
+    return jac
 
 
 # ====================================================================== shape rules
@@ -418,7 +453,7 @@ defop("sqrt", shape=unary_same, partials=lambda a, out: (ONE / (num(2) * out),),
       sympy=_sp_ew(sympy.sqrt), numpy=ew(np.sqrt), tex=r"\sqrt", form="special",
       rule="square-root rule")
 defop("abs", shape=unary_same, partials=lambda a, out: (a / out,), elementwise=True,
-      sympy=_sp_ew(sympy.Abs), numpy=ew(np.abs), tex=r"\left|", form="special",
+      sympy=_sp_ew(sympy.Abs), numpy=ew(np.abs), tex=r"\left|", form="special", kink=True,
       rule="absolute value: |u|' = u/|u|")
 defop("sigmoid", shape=unary_same, partials=lambda a, out: (out * (ONE - out),), elementwise=True,
       sympy=_sp_ew(sp_sigmoid), numpy=ew(_sigmoid), tex=r"\sigma",
@@ -427,7 +462,7 @@ defop("tanh", shape=unary_same, partials=lambda a, out: (ONE - out ** num(2),), 
       sympy=_sp_ew(sympy.tanh), numpy=ew(np.tanh), tex=r"\tanh", rule="tanh rule: tanh'(u) = 1 − tanh²(u)")
 defop("relu", shape=unary_same, partials=lambda a, out: (make("relu_prime", a),), elementwise=True,
       sympy=_sp_ew(lambda x: sympy.Max(0, x)), numpy=ew(lambda x: np.maximum(x, 0.0)),
-      tex=r"\mathrm{ReLU}", rule="ReLU rule: ReLU'(u) = 1[u > 0]")
+      tex=r"\mathrm{ReLU}", kink=True, rule="ReLU rule: ReLU'(u) = 1[u > 0]")
 defop("softplus", shape=unary_same, partials=lambda a, out: (make("sigmoid", a),), elementwise=True,
       sympy=_sp_ew(lambda x: sympy.log(1 + sympy.exp(x))), numpy=ew(lambda x: np.logaddexp(0.0, x)),
       tex=r"\operatorname{softplus}", rule="softplus rule: softplus'(u) = σ(u)")
@@ -442,7 +477,7 @@ defop("tanh_prime", shape=unary_same,
 defop("relu_prime", shape=unary_same, partials=lambda a, out: (None,), elementwise=True,
       sympy=_sp_ew(lambda x: sympy.Heaviside(x, 0)), numpy=ew(lambda x: (x > 0).astype(float)),
       tex=r"\mathbb{1}", form="special", rule="step function: derivative 0 almost everywhere",
-      differentiable=False)
+      differentiable=False, kink=True)
 
 
 # ====================================================================== vector functions
@@ -506,30 +541,6 @@ defop("onehot", shape=onehot_shape, in_language=False, vjp=lambda G, t, out: (No
 # ====================================================================== atoms (not functions)
 for _atom in ("sym", "num", "grad", "ones", "eye", "dim"):
     defop(_atom, shape=lambda shapes, attr=None: (), form="atom", in_language=False)
-
-#: elementwise ops: a VJP from the partials, G ⊙ ∂out/∂arg, summed down for scalar arguments
-for _op in OPS.values():
-    if _op.partials is not None:
-        def _vjp(G, *args, out, _p=_op.partials):
-            parts = _p(*args, out)
-            return tuple(None if d is None else reduce_to(G * d, a.shape) for d, a in zip(parts, args))
-        _op.vjp = _vjp
-
-        def _jac(*args, out, _p=_op.partials):
-            parts = _p(*args, out)
-            res = []
-            for d, a in zip(parts, args):
-                if d is None or len(a.shape) > 1 or len(out.shape) > 1:
-                    res.append(None)
-                elif a.shape == () and out.shape != ():
-                    res.append(spread(d, out.shape))          # a column: every output moves with the scalar
-                elif out.shape == ():
-                    res.append(d)
-                else:
-                    res.append(make("diag", spread(d, out.shape)))
-            return tuple(res)
-        _op.jac = _jac
-
 
 def op_vjp(e: Expr, G: Expr, out: Expr) -> tuple:
     """Gradient contributions to each argument of ``e`` given upstream ``G``."""

@@ -36,12 +36,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from derivkit.errors import Location, UserError, UserErrors
+from derivkit.ops import reserved_names
 
 MAX_BYTES = 1024 * 1024
 MAX_DIM = 64
-FUNCTIONS = ("exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "softplus", "softmax",
-             "log_softmax", "diag", "sum", "mean", "sigmoid_prime", "relu_prime", "tanh_prime")
-RESERVED = frozenset(FUNCTIONS + ("T",))
+RESERVED = reserved_names()
 ROLES = ("input", "target", "param")
 TARGET_KINDS = ("onehot", "class", "binary", "real")
 AXES = ("row", "col")

@@ -542,3 +542,9 @@ def test_mangled_files_give_user_errors_only(doc, data):
         parse_problem(text, "gen.yaml")
     except UserError as exc:
         assert str(exc).startswith("gen.yaml")
+
+
+def test_schema_reserved_names_come_from_the_registry():
+    from derivkit.ops import reserved_names
+    schema = json.loads(SCHEMA.read_text())
+    assert set(schema["$defs"]["name"]["not"]["enum"]) == set(reserved_names()) | set(keyword.kwlist)
