@@ -6,15 +6,12 @@ line (``file:line:column: message``) and exits 2; a failed verification exits 1.
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import click
 
 from .errors import UserError, UserErrors
+from .outputs import check_output, json_safe, write_atomic
 
 
 def _fail(exc: UserError) -> None:
@@ -24,35 +21,12 @@ def _fail(exc: UserError) -> None:
     sys.exit(2)
 
 
-def _clean(x):
-    """JSON has no inf/nan: write them as null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
-
-
 def _emit_json(doc: dict, out: str | None = None) -> None:
-    text = json.dumps(_clean(doc), indent=2, ensure_ascii=False)
+    text = json.dumps(json_safe(doc), indent=2, ensure_ascii=False)
     if out:
-        _write_atomic(Path(out), text + "\n")
+        write_atomic(out, text + "\n")
     else:
         click.echo(text)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Reports are written completely or not at all."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 class _Group(click.Group):
@@ -143,7 +117,8 @@ def validate(problems):
 
 @main.command()
 @click.argument("problem", type=click.Path(dir_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random leaf values.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the random leaf values (0 to 2**63 - 1).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of stdout.")
 def vectors(problem, seed, out):
     """Test vectors: random leaves at dims, and every node, the loss and every gradient there."""
@@ -151,6 +126,8 @@ def vectors(problem, seed, out):
     from .solve import load
     from .vectors import vectors as make_vectors
 
+    if out:
+        check_output(out)
     _, g = load(problem)
     _emit_json(make_vectors(g, derive(g), seed), out)
 

@@ -6,6 +6,7 @@ Anything expensive (solving a problem, deriving a graph) is cached for the sessi
 """
 from __future__ import annotations
 
+import os
 import functools
 import re
 from pathlib import Path
@@ -323,3 +324,14 @@ def all_finite(e: Expr, values, dims=None) -> bool:
     with np.errstate(all="ignore"):
         out = Program({i: n for i, n in enumerate(nodes)}, dims or DIMS).run(values)
     return all(np.all(np.isfinite(np.asarray(v, dtype=float))) for v in out.values())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI (DERIVKIT_STRICT_TESTS=1) a skipped or xfailed test is a failure: nothing may hide."""
+    if os.environ.get("DERIVKIT_STRICT_TESTS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    hidden = {k: len(reporter.stats.get(k, [])) for k in ("skipped", "xfailed", "xpassed")} if reporter else {}
+    if any(hidden.values()) and session.exitstatus == 0:
+        reporter.write_line(f"DERIVKIT_STRICT_TESTS: not allowed in CI: {hidden}", red=True)
+        session.exitstatus = 1
