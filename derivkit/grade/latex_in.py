@@ -464,10 +464,21 @@ class _Parser:
             base = self.a.lookup(s.key(with_sub=False))
             if base is not None:
                 return self.index(base, list(s.sub), s.pos)
+            onehot = self.unit_vector(s)
+            if onehot is not None:
+                return onehot
         if soft:
             return None
-        written = self.text[s.pos:self.toks[after].pos].strip() or s.key()
+        last = self.toks[max(after - 1, 0)]
+        written = self.text[s.pos:last.pos + len(last.text)] or s.key()
         self.fail(f"unknown name '{written}'{self.hint(s)}", s.pos)
+
+    def unit_vector(self, s: Spelling) -> Expr | None:
+        """``e_t`` (``\\mathbf{e}_t``) for a class-index target t: the one-hot vector of class t."""
+        if s.base != "e" or s.accent or s.sup or len(s.sub) != 1 or s.sub[0].text not in self.a.classes:
+            return None
+        t = self.a.scope.lookup(s.sub[0].text)
+        return self.build("onehot", t, attr=self.a.classes[s.sub[0].text], pos=s.pos)
 
     def hint(self, s: Spelling) -> str:
         import difflib

@@ -173,10 +173,12 @@ class AnswerScope:
     spellings: dict[str, str] = field(default_factory=dict)
     #: names outside ``scope`` that spellings may lead to: upstream gradients aliased as ``dl_do``
     gradients: dict[str, Expr] = field(default_factory=dict)
+    #: class-index targets and their number of classes, so ``\mathbf{e}_t`` is onehot(t, C)
+    classes: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scope: Scope, loss: str = "l", latex: dict[str, str] | None = None,
-           aliases: dict[str, list[str]] | None = None) -> "AnswerScope":
+           aliases: dict[str, list[str]] | None = None, classes: dict | None = None) -> "AnswerScope":
         """An AnswerScope over ``scope``, with the problem's ``latex:`` and ``aliases:`` spellings."""
         table: dict[str, str] = {}
         gradients: dict[str, Expr] = {}
@@ -194,7 +196,7 @@ class AnswerScope:
                 key = spelling_key(text)
                 if key is not None and target is not None:
                     table[key] = name
-        return cls(scope, loss, table, gradients)
+        return cls(scope, loss, table, gradients, dict(classes or {}))
 
     def name_of(self, key: str) -> str | None:
         return self.spellings.get(key)
@@ -211,4 +213,18 @@ def answer_scope(graph, question=None) -> AnswerScope:
     from derivkit.indexform import ivar
     extra = {n: ivar(n) for n in (getattr(question, "index", None) or {})}
     problem = graph.problem
-    return AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases)
+    return AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases,
+                          class_counts(graph))
+
+
+def class_counts(graph) -> dict[str, object]:
+    """Each class-index target and the size of the vector it indexes (a dims name or a number)."""
+    out: dict[str, object] = {}
+    for e in graph.nodes.values():
+        for node in e.walk():
+            for axis, i in enumerate(node.args[1:] if node.op == "index" else ()):
+                if i.op == "sym" and graph.kind(i.attr) == "class":
+                    out.setdefault(i.attr, node.args[0].shape[axis])
+            if node.op == "onehot" and node.args[0].op == "sym":
+                out.setdefault(node.args[0].attr, node.attr)
+    return out

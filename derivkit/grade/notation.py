@@ -20,7 +20,7 @@ FUNCTION_COMMANDS = {
 FUNCTION_WORDS = {
     "sigmoid": "sigmoid", "sigma": "sigmoid", "exp": "exp", "log": "log", "ln": "log",
     "tanh": "tanh", "sqrt": "sqrt", "relu": "relu", "softplus": "softplus",
-    "softmax": "softmax", "logsoftmax": "log_softmax", "diag": "diag", "abs": "abs",
+    "softmax": "softmax", "logsoftmax": "log_softmax", "diag": "diag", "diagonal": "diagonal", "abs": "abs",
     "mean": "mean", "sum": "sum",
 }
 
