@@ -33,7 +33,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from derivkit.errors import Location, UserError, UserErrors
 
 MAX_BYTES = 1024 * 1024     # a hand-written YAML file is far smaller
-MAX_NODES = 200_000         # YAML nodes (scalars, lists, mappings), aliases and merges expanded
+MAX_NODES = 50_000          # YAML nodes (scalars, lists, mappings), aliases and merges expanded
 MAX_DEPTH = 50              # nesting of lists and mappings
 MAX_ERRORS = 20             # errors reported in full; the rest are counted
 MAX_CANDIDATES = 200        # names a "did you mean" suggestion is looked for among
