@@ -98,20 +98,16 @@ def solve(problem, fmt, no_train, curve, plot):
 @click.argument("problems", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(problems):
     """Check problem files: structure, names, shapes; every error as file:line:column."""
-    from .solve import load
+    from .problem import validate_file
 
     bad = 0
     for path in problems:
-        try:
-            load(path)
+        errors = validate_file(path)
+        for e in errors:
+            click.echo(str(e) if e.where else f"{path}: {e}")
+        if not errors:
             click.echo(f"{path}: ok", err=True)
-        except UserErrors as exc:
-            bad += 1
-            for e in exc.errors:
-                click.echo(str(e))
-        except UserError as exc:
-            bad += 1
-            click.echo(str(exc) if exc.where else f"{path}: {exc}")
+        bad += bool(errors)
     sys.exit(2 if bad else 0)
 
 

@@ -6,13 +6,15 @@ mismatches and a non-scalar loss are reported at their place in the file.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
-from .errors import UserError, UserErrors
+from .errors import Location, UserError, UserErrors
 from .expr import Expr, sym, Expr as _E
-from .parse import Scope, parse_expression
+from .parse import Scope, _at, _char_col, _lead, parse_expression
 from .problem import Problem
 from .simplify import Facts
+from .yamlread import MAX_CANDIDATES
 
 
 @dataclass
@@ -69,18 +71,24 @@ class Graph:
 
 
 def build_graph(problem: Problem) -> Graph:
-    """Parse every forward expression and the loss; collect all errors."""
+    """Parse every forward expression and the loss; collect all errors.
+
+    Each expression sees the leaves, the nodes defined before it and the dims; a name
+    defined later (or the node itself) is reported at its place in the expression, and
+    so is an index that is neither an integer nor a class-index target."""
     errors: list[UserError] = []
     leaves = {name: sym(name, s.shape) for name, s in problem.symbols.items()}
     g = Graph(problem, dict(problem.dims), leaves, {}, problem.loss.name,
               Facts(frozenset(n for n, s in problem.symbols.items() if s.kind == "onehot")))
     later = {n.name for n in problem.forward} | {problem.loss.name}
+    class_targets = {n for n, s in problem.symbols.items() if s.kind == "class"}
     for spec in [*problem.forward, problem.loss]:
-        scope = g.scope()
+        scope = _DefinedSoFar(g, later, spec.name)
         try:
-            expr = parse_expression(spec.expr.value, _forbid_later(scope, later, spec.name), spec.expr.where)
+            expr = parse_expression(spec.expr.value, scope.scope(), spec.expr.where)
+            _check_indices(spec.expr.value, spec.expr.where, class_targets)
         except UserError as exc:
-            errors.append(exc)
+            errors.append(scope.explain(exc))
             expr = None
         if expr is not None and spec is problem.loss and expr.shape != ():
             errors.append(UserError(f"the loss '{spec.name}' must be a scalar, but its shape is "
@@ -95,10 +103,60 @@ def build_graph(problem: Problem) -> Graph:
     return g
 
 
-def _forbid_later(scope: Scope, later: set[str], current: str) -> Scope:
-    def lookup(name: str):
-        if name in later:
-            where = "itself" if name == current else "later"
-            raise UserError(f"'{name}' is used before it is defined (it is defined {where})")
-        return scope.lookup(name)
-    return Scope(lookup, scope.names, scope.dims)
+class _DefinedSoFar:
+    """The scope of one definition: leaves, nodes defined so far, dims (no copies, so
+    building a graph of n nodes costs O(n), not O(n²)).  A name defined later is left
+    unknown, so the parser locates it; :meth:`explain` then says why it is unknown."""
+
+    def __init__(self, g: Graph, later: set[str], current: str):
+        self.g, self.later, self.current = g, later, current
+        self.too_early: str | None = None
+
+    def lookup(self, name: str) -> Expr | None:
+        g = self.g
+        if name in self.later:
+            self.too_early = name
+            return None
+        if name in g.leaves:
+            return g.leaves[name]
+        if name in g.nodes:
+            return g.ref(name)
+        return _E("dim", (), name, ()) if name in g.dims else None
+
+    def names(self) -> list[str]:
+        """Candidates for a suggestion: a bounded list."""
+        out = []
+        for group in (self.g.leaves, self.g.nodes, self.g.dims):
+            out += list(group)[:MAX_CANDIDATES - len(out)]
+        return out
+
+    def scope(self) -> Scope:
+        return Scope(self.lookup, self.names, self.g.dims)
+
+    def explain(self, exc: UserError) -> UserError:
+        if self.too_early is None or isinstance(exc, UserErrors):
+            return exc
+        where = "itself" if self.too_early == self.current else "later"
+        return UserError(f"'{self.too_early}' is used before it is defined (it is defined {where})",
+                         exc.where)
+
+
+def _check_indices(text: str, where: Location | None, class_targets: set[str]) -> None:
+    """An index must be an integer literal or a class-index target (``p[t]``): not
+    arithmetic (``w[1+5]``) nor a real-valued scalar (``x[s]``)."""
+    flat = " ".join(text.splitlines())
+    body = flat.strip()
+    for node in ast.walk(ast.parse(body, mode="eval")):
+        if not isinstance(node, ast.Subscript):
+            continue
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        for p in parts:
+            if isinstance(p, ast.Constant) and type(p.value) is int:
+                continue
+            if isinstance(p, ast.Name) and p.id in class_targets:
+                continue
+            written = ast.get_source_segment(body, p) or "?"
+            what = (f"'{written}' is not a class-index target" if isinstance(p, ast.Name)
+                    else f"'{written}' is computed")
+            raise UserError(f"an index must be an integer (v[0]) or a class-index target (p[t]); "
+                            f"{what}", _at(where, _char_col(body, p.col_offset) + _lead(flat)))

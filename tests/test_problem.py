@@ -450,11 +450,34 @@ def problems(draw):
     declared = list(symbols) + list(nodes) + [names[-1]]
     doc["latex"] = draw(st.dictionaries(st.sampled_from(declared), TEXT, max_size=2))
     doc["aliases"] = draw(st.dictionaries(st.sampled_from(declared), TEXT | st.lists(TEXT, max_size=2), max_size=2))
-    json_like = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
-                             lambda c: st.lists(c, max_size=3) | st.dictionaries(TEXT, c, max_size=3),
-                             max_leaves=8)
-    doc["check"] = draw(st.none() | st.dictionaries(TEXT, json_like, max_size=3))
+    doc["check"] = draw(st.none() | st.just({}) | check_sections(list(doc["dims"])))
     return doc
+
+
+@st.composite
+def check_sections(draw, dim_names):
+    """Valid check: sections (each value within the documented limits)."""
+    check = {"data": {"generator": draw(st.sampled_from(["moons", "xor", "spirals"])),
+                      "n": draw(st.integers(2, 5000)), "seed": draw(st.integers(0, 2**31))}}
+    if dim_names and draw(st.booleans()):
+        check["dims"] = draw(st.dictionaries(st.sampled_from(dim_names), st.integers(1, 256), max_size=2))
+    train = {}
+    if draw(st.booleans()):
+        train["lr"] = draw(st.floats(1e-6, 10) | st.lists(st.floats(1e-6, 10), min_size=1, max_size=4))
+    if draw(st.booleans()):
+        train["epochs"] = draw(st.integers(1, 50))
+        train["batch_size"] = draw(st.integers(1, 64))
+    if draw(st.booleans()):
+        train["momentum"] = draw(st.floats(0, 0.99))
+        train["init"] = draw(st.sampled_from(["xavier", "he", 0.1]))
+    if train:
+        check["train"] = train
+    if draw(st.booleans()):
+        check["repeats"] = draw(st.integers(1, 5))
+    if draw(st.booleans()):
+        check["expect"] = {"final_loss_below": draw(st.floats(-10, 10)),
+                           "accuracy_above": draw(st.floats(0, 0.99))}
+    return check
 
 
 def dump(doc, draw_style) -> str:
@@ -505,6 +528,25 @@ def test_round_trip(doc, style):
     assert p.latex == doc["latex"]
     assert p.aliases == {k: [v] if isinstance(v, str) else v for k, v in doc["aliases"].items()}
     assert p.check == doc["check"]
+    if doc["check"]:
+        settings_match(p.settings, doc["check"])
+    else:
+        assert p.settings is None
+
+
+def settings_match(s, check: dict) -> None:
+    """The typed settings hold what the check: section says (defaults elsewhere)."""
+    train = check.get("train", {})
+    lr = train.get("lr", 0.01)
+    assert s.lrs == (lr if isinstance(lr, list) else [lr])
+    assert s.lr_sweep == (isinstance(lr, list) and len(lr) > 1)
+    assert (s.epochs, s.batch_size, s.momentum) == (train.get("epochs", 10), train.get("batch_size", 1),
+                                                    train.get("momentum", 0.0))
+    assert s.init == train.get("init", "xavier")
+    assert s.repeats == check.get("repeats", 1)
+    assert s.dims == check.get("dims", {})
+    assert s.data == check["data"]
+    assert s.expect == check.get("expect", {})
 
 
 def delete_required(doc, which: str) -> None:

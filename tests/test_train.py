@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import LOCATED, ROOT, SEED_PROBLEMS, graph_from_text, loaded, locate
-from derivkit.errors import UserError
+from derivkit.errors import UserError, UserErrors
 from derivkit.expr import concrete
 from derivkit.numeric import Program, forward_values
 from derivkit.train import (
@@ -455,10 +455,9 @@ BAD = [
 @pytest.mark.parametrize("check,at,words", BAD, ids=[b[2] + f"-{i}" for i, b in enumerate(BAD)])
 def test_bad_check_section_is_one_located_error(check, at, words):
     text = NETWORK + check
-    g, d = graph_from_text(text, "bad.yaml")
-    with pytest.raises(UserError) as err:
-        run_check(g, d)
-    e = err.value
+    with pytest.raises(UserError) as err:     # check: is validated when the file is read
+        run_check(*graph_from_text(text, "bad.yaml"))
+    e = err.value.errors[0] if isinstance(err.value, UserErrors) else err.value
     assert words in e.message, e.message
     assert LOCATED.match(str(e)), str(e)
     assert "\n" not in str(e)
@@ -550,11 +549,11 @@ check:
 
 def test_missing_data_file_points_at_the_path(tmp_path):
     text = NETWORK + "check:\n  data: {dataset: mnist, path: data.npz}\n"
-    g, d = graph_from_text(text, "q.yaml")
-    with pytest.raises(UserError) as err:
-        run_check(g, d, base_dir=tmp_path)
-    assert "does not exist" in err.value.message
-    assert err.value.where.line == locate(text, "data.npz")[0]
+    with pytest.raises(UserError) as err:     # check: is validated when the file is read
+        run_check(*graph_from_text(text, str(tmp_path / "q.yaml")), base_dir=tmp_path)
+    e = err.value.errors[0] if isinstance(err.value, UserErrors) else err.value
+    assert "does not exist" in e.message
+    assert e.where.line == locate(text, "data.npz")[0]
 
 
 # ---------------------------------------------------------------------------- curves

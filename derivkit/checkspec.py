@@ -1,0 +1,284 @@
+"""The schema of a problem's ``check:`` section (the numeric training check).
+
+:func:`read_check` checks every key, type, range and size limit of ``check:`` with a
+:class:`~derivkit.yamlread.Reader` (so each mistake is reported, located, by
+``derivkit validate``) and returns a typed :class:`Settings`, which training consumes.
+What only the data can tell (its number of features or classes) is checked when it is
+loaded.  The keys are described in ``derivkit/train.py``'s module docstring.
+
+Limits (so that a hostile file fails in well under a second instead of exhausting the
+machine): at most :data:`MAX_SAMPLES` samples, training sizes and hidden widths at most
+:data:`MAX_TRAIN_DIM`, :data:`MAX_CLASSES` classes, :data:`MAX_EPOCHS` epochs and
+:data:`MAX_STEPS` minibatch steps per run (epochs × training samples / batch size), and
+:data:`MAX_RUNS` runs (learning rates × widths × repeats).
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yaml.nodes import Node, SequenceNode
+
+from derivkit.datasets import DATASETS, GENERATORS
+from derivkit.yamlread import Invalid, Reader, file_kind, short
+
+OPTIMIZERS = ("sgd",)
+INITS = ("xavier", "he", "glorot")
+SPLITS = ("train", "test", "all")
+CHECK_KEYS = ("dims", "data", "train", "repeats", "hidden", "expect")
+TRAIN_KEYS = ("optimizer", "lr", "batch_size", "epochs", "seed", "momentum", "val_fraction",
+              "init", "standardize", "log_every")
+EXPECT_KEYS = ("final_loss_below", "accuracy_above")
+
+MAX_SAMPLES = 100_000       # data.n / data.limit
+MAX_TRAIN_DIM = 4096        # check.dims values and hidden widths
+MAX_CLASSES = 1000          # data.classes
+MAX_EPOCHS = 100_000
+MAX_STEPS = 2_000_000       # minibatch steps in one run
+MAX_RUNS = 1000             # learning rates x widths x repeats
+MAX_SEED = 2**32 - 1
+DEFAULT_SAMPLES = 1000      # a generator's n when not given
+MNIST_SAMPLES = 70_000      # the most a dataset without `limit` is assumed to hold
+
+
+@dataclass
+class Settings:
+    """The checked ``check:`` section (field for field what training needs)."""
+
+    dims: dict[str, int]
+    data: dict
+    optimizer: str = "sgd"
+    lrs: list[float] = field(default_factory=lambda: [0.01])
+    lr_sweep: bool = False
+    batch_size: int = 1
+    epochs: int = 10
+    seed: int = 0
+    momentum: float = 0.0
+    val_fraction: float = 0.2
+    init: str | float = "xavier"
+    standardize: bool = True
+    log_every: int | None = None
+    repeats: int = 1
+    hidden_dim: str | None = None
+    widths: list[int] | None = None
+    expect: dict[str, float] = field(default_factory=dict)
+
+
+def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
+               base_dir: Path | None = None, key: Node | None = None) -> Settings | None:
+    """Check ``check:`` (its YAML node); None when an error was recorded in ``r``.
+
+    ``dim_names`` are the problem's size names, ``data_dims`` those the data decides
+    (the input's and the target's); a relative data path is looked up under ``base_dir``;
+    ``key`` (the ``check`` key) is where a missing ``data`` is reported.
+    """
+    before = r.n_errors
+    if not r.ok(r.mapping, node, "check"):
+        return None                     # an empty check: section asks for nothing
+    f = r.ok(r.fields, node, "check", dict.fromkeys(CHECK_KEYS, False))
+    if f is None:
+        return None
+    if "data" not in f and r.n_errors == before:     # not when a key is misspelt (date:)
+        r.error(key or node, "check needs 'data' (e.g. data: {generator: moons, n: 1000, seed: 0})")
+    s = Settings(dims={}, data={})
+    data = r.ok(_data, f.v("data"), r, base_dir)
+    s.data = data or {}
+    for k, v in r.ok(r.mapping, f.v("dims"), "check.dims", default=[]):
+        if k.value not in dim_names:
+            r.error(k, f"check.dims: '{short(k.value)}' is not a size of this problem"
+                       f"{r.suggest(k.value, dim_names)} (sizes: {', '.join(sorted(dim_names)) or 'none'})")
+            continue
+        size = r.ok(r.integer, v, f"check.dims.{k.value}", 1, MAX_TRAIN_DIM)
+        if size is not None:
+            s.dims[k.value] = size
+    r.ok(_train, f.v("train"), r, s)
+    s.repeats = r.ok(r.integer, f.v("repeats"), "check.repeats", 1, MAX_RUNS, default=1)
+    r.ok(_hidden, f.v("hidden"), r, s, dim_names, data_dims)
+    r.ok(_expect, f.v("expect"), r, s)
+    if r.n_errors > before:
+        return None
+    runs = len(s.lrs) * len(s.widths or [None]) * s.repeats
+    if runs > MAX_RUNS:
+        r.error(f["repeats"][0] if "repeats" in f else node,
+                f"check asks for {runs} training runs (learning rates × widths × repeats); "
+                f"at most {MAX_RUNS}")
+    samples = _samples(s.data) * (1 - s.val_fraction)
+    steps = s.epochs * math.ceil(samples / s.batch_size)
+    if steps > MAX_STEPS:
+        r.error(f["train"][0] if "train" in f else node,
+                f"check asks for {s.epochs} epochs of {math.ceil(samples / s.batch_size)} minibatch steps "
+                f"({steps} steps per run); at most {MAX_STEPS}: use fewer epochs or larger batches")
+    return None if r.n_errors > before else s
+
+
+def _samples(data: dict) -> int:
+    if "n" in data:
+        return data["n"]
+    if "limit" in data and data["limit"] is not None:
+        return data["limit"]
+    return DEFAULT_SAMPLES if "generator" in data else MNIST_SAMPLES
+
+
+def _train(node: Node, r: Reader, s: Settings) -> None:
+    f = r.fields(node, "check.train", {key: False for key in TRAIN_KEYS})
+    if "optimizer" in f:
+        s.optimizer = r.ok(_optimizer, f.v("optimizer"), r, default="sgd")
+    if "lr" in f:
+        lr = f.v("lr")
+        if isinstance(lr, SequenceNode):
+            items = r.ok(r.sequence, lr, "check.train.lr", MAX_RUNS, default=[])
+            if not lr.value:
+                r.error(lr, "check.train.lr: an empty list of learning rates")
+            rates = [r.ok(r.number, v, "check.train.lr", 0.0, lo_open=True) for v in items]
+            s.lrs = [x for x in rates if x is not None] or s.lrs
+            s.lr_sweep = len(items) > 1
+        else:
+            s.lrs = [r.ok(r.number, lr, "check.train.lr (the learning rate)", 0.0, lo_open=True,
+                          default=0.01)]
+    s.batch_size = r.ok(r.integer, f.v("batch_size"), "check.train.batch_size", 1, MAX_SAMPLES, default=1)
+    s.epochs = r.ok(r.integer, f.v("epochs"), "check.train.epochs", 1, MAX_EPOCHS, default=10)
+    s.seed = r.ok(r.integer, f.v("seed"), "check.train.seed", 0, MAX_SEED, default=0)
+    s.momentum = r.ok(r.number, f.v("momentum"), "check.train.momentum", 0.0, 1.0, hi_open=True,
+                      default=0.0)
+    s.val_fraction = r.ok(r.number, f.v("val_fraction"), "check.train.val_fraction", 0.0, 1.0,
+                          lo_open=True, hi_open=True, default=0.2)
+    if "init" in f:
+        s.init = r.ok(_init, f.v("init"), r, default="xavier")
+    s.standardize = r.ok(r.flag, f.v("standardize"), "check.train.standardize", default=True)
+    s.log_every = r.ok(r.integer, f.v("log_every"), "check.train.log_every", 1)
+
+
+def _optimizer(node: Node, r: Reader) -> str:
+    value = r.scalar(node, "check.train.optimizer")
+    if not isinstance(value, str) or value.lower() not in OPTIMIZERS:
+        r.fail(node, f"check.train.optimizer: unknown optimizer '{short(str(node.value))}'; "
+                     f"known: {', '.join(OPTIMIZERS)} (with optional momentum)")
+    return value.lower()
+
+
+def _init(node: Node, r: Reader) -> str | float:
+    value = r.scalar(node, "check.train.init")
+    if isinstance(value, str) and value.lower() in INITS:
+        return value.lower()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return r.number(node, "check.train.init (a standard deviation)", 0.0)
+    r.fail(node, f"check.train.init must be one of {', '.join(INITS)} or a standard deviation, "
+                 f"found '{short(str(node.value))}'{r.suggest(str(node.value), INITS)}")
+
+
+def _hidden(node: Node, r: Reader, s: Settings, dim_names: set[str], data_dims: set[str]) -> None:
+    if isinstance(node, SequenceNode):
+        free = [d for d in s.dims if d not in data_dims]
+        if len(free) != 1:
+            r.fail(node, "check.hidden as a plain list needs exactly one size in check.dims to sweep "
+                         f"(found {', '.join(free) or 'none'}); write hidden: {{dim: NAME, values: [...]}}")
+        dim, values = free[0], node
+    else:
+        f = r.fields(node, "check.hidden", {"dim": False, "values": False})
+        if "dim" not in f or "values" not in f:
+            r.fail(node, "check.hidden needs 'dim' (a size name) and 'values' (a list of widths)")
+        dim = r.scalar(f.v("dim"), "check.hidden.dim")
+        if not isinstance(dim, str) or dim not in dim_names:
+            word = str(f.v("dim").value)
+            r.fail(f.v("dim"), f"check.hidden.dim: '{short(word)}' is not a size of this problem"
+                               f"{r.suggest(word, dim_names)} (sizes: {', '.join(sorted(dim_names))})")
+        if dim in data_dims:
+            r.fail(f.v("dim"), f"check.hidden.dim: '{dim}' is fixed by the data and cannot be swept")
+        values = f.v("values")
+    items = r.sequence(values, "check.hidden (the widths)", MAX_RUNS)
+    if not items:
+        r.fail(values, "check.hidden: the widths must be a non-empty list")
+    widths = [r.ok(r.integer, v, "check.hidden: a width", 0, MAX_TRAIN_DIM) for v in items]
+    if None in widths:
+        raise Invalid
+    s.hidden_dim, s.widths = dim, widths
+
+
+def _expect(node: Node, r: Reader, s: Settings) -> None:
+    f = r.fields(node, "check.expect", {key: False for key in EXPECT_KEYS})
+    if "final_loss_below" in f:
+        value = r.ok(r.number, f.v("final_loss_below"), "check.expect.final_loss_below")
+        if value is not None:
+            s.expect["final_loss_below"] = value
+    if "accuracy_above" in f:
+        value = r.ok(r.number, f.v("accuracy_above"), "check.expect.accuracy_above (a fraction)",
+                     0.0, 1.0, hi_open=True)
+        if value is not None:
+            s.expect["accuracy_above"] = value
+
+
+# ----------------------------------------------------------------- data:
+
+def _option_checks(r: Reader, base_dir: Path | None) -> dict:
+    """How each known data option is checked: key -> check(node, what)."""
+    return {
+        "n": lambda node, what: r.integer(node, what, 2, MAX_SAMPLES),
+        "limit": lambda node, what: None if r.is_null(node) else r.integer(node, what, 1, MAX_SAMPLES),
+        "seed": lambda node, what: r.integer(node, what, 0, MAX_SEED),
+        "noise": lambda node, what: r.number(node, what, 0.0, 1e6),
+        "classes": lambda node, what: r.integer(node, what, 2, MAX_CLASSES),
+        "split": lambda node, what: r.choice(node, what, SPLITS),
+        "path": lambda node, what: _path(node, what, r, base_dir),
+    }
+
+
+def _data(node: Node, r: Reader, base_dir: Path | None) -> dict | None:
+    pairs = r.mapping(node, "check.data")
+    keys = {k.value: (k, v) for k, v in pairs}
+    if ("generator" in keys) == ("dataset" in keys):
+        r.fail(node, f"check.data needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
+                     f"or 'dataset' ({', '.join(sorted(DATASETS))})")
+    kind, registry, other = (("generator", GENERATORS, DATASETS) if "generator" in keys
+                             else ("dataset", DATASETS, GENERATORS))
+    name_node = keys[kind][1]
+    name = r.scalar(name_node, f"check.data.{kind}")
+    if not isinstance(name, str) or name not in registry:
+        word = str(name_node.value)
+        hint = (f" (did you mean {'dataset' if kind == 'generator' else 'generator'}: {word}?)"
+                if word in other else r.suggest(word, registry))
+        r.fail(name_node, f"check.data.{kind}: unknown {kind} '{short(word)}'; known: "
+                          f"{', '.join(sorted(registry))}{hint}")
+    params = inspect.signature(registry[name]).parameters
+    checks = _option_checks(r, base_dir)
+    data, bad = {kind: name}, False
+    for key, (k, v) in keys.items():
+        if key == kind:
+            continue
+        if key not in params:
+            r.error(k, f"check.data: unknown option '{short(key)}' for {kind} '{name}'"
+                       f"{r.suggest(key, params)}; allowed: {', '.join(params) or 'none'}")
+            bad = True
+            continue
+        check = checks.get(key, lambda node, what: r.plain(node))
+        try:
+            data[key] = check(v, f"check.data.{key}")
+        except Invalid:
+            bad = True
+    for key, param in params.items():
+        if param.default is inspect.Parameter.empty and key not in keys:
+            r.error(node, f"check.data: {kind} '{name}' needs '{key}'")
+            bad = True
+    return None if bad else data
+
+
+def _path(node: Node, what: str, r: Reader, base_dir: Path | None) -> str:
+    """A data path (kept as written): it must exist and be a regular file or a directory."""
+    text = r.text(node, what)
+    path = Path(text).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        r.fail(node, f"{what}: '{short(text)}' does not exist (relative paths start at the problem "
+                     "file's folder)")
+    except OSError as exc:
+        r.fail(node, f"{what}: cannot use '{short(text)}': {exc.strerror or exc}")
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        r.fail(node, f"{what}: '{short(text)}' is {file_kind(info)}; data must be a regular file "
+                     "(or a directory of files)")
+    return text
