@@ -215,7 +215,10 @@ def test_every_answer_expr_parses_back(path):
     for q in sol.problem.questions:
         a = sol.answers[q.id]
         if q.kind == "identity":
-            continue                      # see the xfail below
+            extra = {n: sym(n, tuple(s)) for n, s in q.vars.items()}
+            e = parse_expression(a.expr, g.scope(extra), None)
+            assert e == parse_expression(a.extra["rhs"], g.scope(extra), None)
+            continue
         if q.kind == "limit":
             e = parse_expression(a.expr, g.scope(), None)
             assert float(evaluate(e, {}, g.dims)) == pytest.approx(a.extra["value"])
@@ -227,13 +230,16 @@ def test_every_answer_expr_parses_back(path):
             assert close(evaluate(e, values, g.dims), evaluate(a.reference, values, g.dims)), q.id
 
 
-@pytest.mark.xfail(reason="contract §5 says every question's expr is in the expression language; an identity's "
-                          "expr is 'lhs == rhs', which is not", strict=True)
 def test_identity_expr_is_in_the_expression_language():
+    """An identity's expr is its right-hand side (what a student submits); both sides are in the JSON."""
     sol = solved(SEED000)
     g = sol.graph
     for qid in ("sigmoid_neg", "sigmoid_derivative"):
-        parse_expression(sol.answers[qid].expr, g.scope({"s": sym("s")}), None)
+        a = sol.answers[qid]
+        scope = g.scope({"s": sym("s")})
+        rhs = parse_expression(a.expr, scope, None)
+        assert rhs == parse_expression(a.to_json()["rhs"], scope, None)
+        assert parse_expression(a.to_json()["lhs"], scope, None) != rhs
 
 
 # ====================================================================== questions with errors

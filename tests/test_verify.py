@@ -11,7 +11,7 @@ import sympy
 from conftest import ROOT, graph_from_text, loaded, verifier
 from derivkit.expr import num
 from derivkit.parse import parse_expression
-from derivkit.verify import TOLERANCE, Verifier, leaf_symbols, rel_error, truth
+from derivkit.verify import TOLERANCE, Derivative, Verifier, compare, leaf_symbols, proof_dims, rel_error, truth
 
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
 SEED000 = ROOT / "problems" / "sigmoid_output_nll_saturation.yaml"
@@ -72,14 +72,17 @@ def test_the_proof_uses_several_points():
     assert len(set(xs)) == len(xs)
 
 
-def test_equal_compares_two_expressions():
+def test_compare_two_expressions():
     _, g, _ = loaded(MLP)
     v = verifier(MLP)
-    assert v.equal(P(g, "softmax(o)"), P(g, "y")) <= TOLERANCE
-    assert v.equal(P(g, "sigmoid_prime(z)"), P(g, "h * (1 - h)")) <= TOLERANCE
-    assert v.equal(P(g, "diag(y) @ o"), P(g, "y * o")) <= TOLERANCE
-    assert v.equal(P(g, "h"), P(g, "1 - h")) > TOLERANCE
-    assert v.equal(P(g, "V @ h"), P(g, "o")) > TOLERANCE           # forgot + c
+    assert compare(P(g, "softmax(o)"), P(g, "y"), v) <= TOLERANCE
+    assert compare(P(g, "sigmoid_prime(z)"), P(g, "h * (1 - h)"), v) <= TOLERANCE
+    assert compare(P(g, "diag(y) @ o"), P(g, "y * o"), v) <= TOLERANCE
+    assert compare(P(g, "h"), P(g, "1 - h"), v) > TOLERANCE
+    assert compare(P(g, "V @ h"), P(g, "o"), v) > TOLERANCE           # forgot + c
+    assert compare(P(g, "h"), P(g, "y"), v) == math.inf              # shapes H and C cannot match
+    assert compare(P(g, "y - t"), Derivative("l", "o"), v) <= TOLERANCE
+    assert compare(Derivative("l", "o"), P(g, "y - t"), v) <= TOLERANCE
 
 
 def test_a_declared_domain_is_where_equivalence_is_judged():
