@@ -562,15 +562,19 @@ def truth(g: Graph, of: str, wrt: str, dims: dict | None = None):
 
 
 def _diff_truth(domain: Domain, of: str, wrt: str, k: int) -> np.ndarray:
-    g = domain.g
-    exact, fresh = truth(g, of, wrt, domain.dims)
-    pairs = {}
-    for name in g.leaves:
-        syms = np.asarray(leaf_symbols(name, concrete(g.shape(name), domain.dims), g.kind(name)), dtype=object)
-        pairs.update(zip(syms.ravel(), domain.points[k].values[name].ravel()))
-    if fresh is not None:
-        node_vals = domain._tapes[k].values[("name", wrt)]
-        pairs.update(zip(np.asarray(fresh, dtype=object).ravel(), np.asarray(node_vals).ravel()))
-    syms = list(pairs)
-    f = sympy.lambdify((syms,), [sympy.sympify(v) for v in exact.ravel()], modules="mpmath")
-    return np.asarray([_real(v) for v in f([pairs[s] for s in syms])], dtype=object).reshape(exact.shape)
+    """∂of/∂wrt at point k from :func:`truth`, compiled once per (of, wrt)."""
+    cache = domain.__dict__.setdefault("_diff_cache", {})
+    if (of, wrt) not in cache:
+        g = domain.g
+        exact, fresh = truth(g, of, wrt, domain.dims)
+        syms = [s for name in g.leaves for s in
+                np.ravel(np.asarray(leaf_symbols(name, concrete(g.shape(name), domain.dims), g.kind(name)),
+                                    dtype=object))]
+        syms += list(np.ravel(np.asarray(fresh, dtype=object))) if fresh is not None else []
+        f = sympy.lambdify((syms,), [sympy.sympify(v) for v in exact.ravel()], modules="mpmath", cse=True)
+        cache[(of, wrt)] = (f, exact.shape, fresh is not None)
+    f, shape, has_fresh = cache[(of, wrt)]
+    args = [v for name in domain.g.leaves for v in domain.points[k].values[name].ravel()]
+    if has_fresh:
+        args += list(np.ravel(domain._tapes[k].values[("name", wrt)]))
+    return np.asarray([_real(v) for v in f(args)], dtype=object).reshape(shape)
