@@ -129,7 +129,10 @@ def validate(problems):
     bad = 0
     for path in problems:
         try:
-            load(path)
+            from .questions import validate_questions
+            mistakes = validate_questions(load(path)[1])
+            if mistakes:
+                raise UserErrors(mistakes)
             click.echo(f"{path}: ok", err=True)
         except UserErrors as exc:
             bad += 1

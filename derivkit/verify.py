@@ -130,7 +130,7 @@ class Kernel:
         out = np.asarray(OPS[op].sympy(*sp_args, attr=attr), dtype=object)
         self.outs = [sympy.sympify(v) for v in out.ravel()]
         self.inputs = [s for syms in self.arg_syms for s in syms]
-        self._forward = sympy.lambdify((self.inputs,), self.outs, modules="mpmath")
+        self._forward = _compile(self.inputs, self.outs)
         self._partials = None
         self.partial_index: list[tuple[int, int, int]] = []    # (output entry, argument, entry)
 
@@ -147,11 +147,23 @@ class Kernel:
                     if s in where and not s.is_integer:
                         self.partial_index.append((o, *where[s]))
                         exprs.append(sympy.diff(out, s))
-            self._partials = sympy.lambdify((self.inputs,), exprs, modules="mpmath")
+            self._partials = _compile(self.inputs, exprs)
         try:
             return [_real(v) for v in self._partials(flat)]
         except (ZeroDivisionError, ValueError, OverflowError, TypeError) as exc:
             raise Undefined(str(exc)) from None
+
+
+_NOT_FINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+def _compile(inputs: list, exprs: list):
+    """``lambdify`` to mpmath; a constant that is not a finite number (x/0) is :class:`Undefined` when called."""
+    if any(e.has(*_NOT_FINITE) for e in exprs):
+        def undefined(flat):
+            raise Undefined("a constant that is not a finite number (a division by zero?)")
+        return undefined
+    return sympy.lambdify((inputs,), exprs, modules="mpmath")
 
 
 def _real(v):
