@@ -185,16 +185,17 @@ def parse_problem(text: str, filename: str) -> Problem:
 def validate_file(path: str | Path) -> list[UserError]:
     """Every structural error of the problem file at ``path`` (none: it is valid).
 
-    Runs the schema (with ``check:``) and builds the graph (names, shapes, indices)."""
-    from derivkit.graph import build_graph    # the graph is built on Problem
+    Runs the schema (with ``check:``), builds the graph (names, shapes, indices) and
+    checks every question's targets: all that ``solve`` would reject for structure."""
+    from derivkit.graph import build_graph    # the graph and the questions are built on Problem
+    from derivkit.questions import validate_questions
 
     try:
-        build_graph(load_problem(path))
+        return validate_questions(build_graph(load_problem(path)))
     except UserErrors as exc:
         return list(exc.errors)
     except UserError as exc:
         return [exc]
-    return []
 
 
 # ----------------------------------------------------------------- checking

@@ -383,10 +383,7 @@ def test_bad_questions_are_reported_by_solve(tmp_path, name, text, needle):
         assert_one_located_line(r, f, line, col)
 
 
-@pytest.mark.xfail(reason="BUG: `validate` only parses structure and the graph; mistakes in questions "
-                          "(unknown wrt/of/var, non-scalar limit variable, identity shapes...) pass "
-                          "validation and only `solve` reports them", strict=True)
-@pytest.mark.parametrize("name, text, needle", [pytest.param(*c, id=c[0]) for c in QUESTION_ERRORS[:3]])
+@pytest.mark.parametrize("name, text, needle", [pytest.param(*c, id=c[0]) for c in QUESTION_ERRORS])
 def test_bad_questions_are_reported_by_validate(tmp_path, name, text, needle):
     f = _write(tmp_path, name, text)
     r = run("validate", f)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import ROOT, close, evaluate, leaf_values, problem_params, solved
 from derivkit.errors import UserError
@@ -215,7 +217,10 @@ def test_every_answer_expr_parses_back(path):
     for q in sol.problem.questions:
         a = sol.answers[q.id]
         if q.kind == "identity":
-            continue                      # see the xfail below
+            extra = {n: sym(n, tuple(s)) for n, s in q.vars.items()}
+            e = parse_expression(a.expr, g.scope(extra), None)
+            assert e == parse_expression(a.extra["rhs"], g.scope(extra), None)
+            continue
         if q.kind == "limit":
             e = parse_expression(a.expr, g.scope(), None)
             assert float(evaluate(e, {}, g.dims)) == pytest.approx(a.extra["value"])
@@ -227,13 +232,16 @@ def test_every_answer_expr_parses_back(path):
             assert close(evaluate(e, values, g.dims), evaluate(a.reference, values, g.dims)), q.id
 
 
-@pytest.mark.xfail(reason="contract §5 says every question's expr is in the expression language; an identity's "
-                          "expr is 'lhs == rhs', which is not", strict=True)
 def test_identity_expr_is_in_the_expression_language():
+    """An identity's expr is its right-hand side (what a student submits); both sides are in the JSON."""
     sol = solved(SEED000)
     g = sol.graph
     for qid in ("sigmoid_neg", "sigmoid_derivative"):
-        parse_expression(sol.answers[qid].expr, g.scope({"s": sym("s")}), None)
+        a = sol.answers[qid]
+        scope = g.scope({"s": sym("s")})
+        rhs = parse_expression(a.expr, scope, None)
+        assert rhs == parse_expression(a.to_json()["rhs"], scope, None)
+        assert parse_expression(a.to_json()["lhs"], scope, None) != rhs
 
 
 # ====================================================================== questions with errors
@@ -272,3 +280,144 @@ questions:
     assert errors[0].where.line == line
     q_line, q_col = locate(text, "{id: q")
     assert errors[0].where.column in (col, q_col), str(errors[0])
+
+
+# ====================================================================== validate_questions: structure only
+BAD_QUESTIONS = """\
+id: bad-questions
+dims: {D: 3, H: 2}
+symbols:
+  x: {shape: [D], role: input}
+  t: {shape: [], role: target, kind: class}
+  W: {shape: [H, D], role: param}
+  s: {shape: [], role: param}
+forward:
+  z: W @ x
+  y: softmax(z)
+loss:
+  l: -log(y[t])
+questions:
+  - {id: ok_grad, kind: grad, wrt: z}
+  - {id: q1, kind: grad, wrt: zz}
+  - {id: q2, kind: grad, wrt: t}
+  - {id: q3, kind: grad, wrt: z, index: {j: col}}
+  - {id: q4, kind: limit, expr: s, var: s, to: 1/0}
+  - {id: q5, kind: limit, expr: s, var: s, to: 1e99999}
+  - {id: q6, kind: limit, expr: s, var: s, to: "1111111111111111111111111111111111111111.5"}
+  - {id: q7, kind: limit, expr: s, var: s, to: oo, subs: {W: x}}
+  - {id: q8, kind: limit, of: q9, var: s, to: oo}
+  - {id: q9, kind: grad, wrt: s}
+  - {id: q10, kind: identity, lhs: W, rhs: x}
+  - {id: q11, kind: jacobian, of: W, wrt: z}
+  - {id: q12, kind: forward, of: nothing}
+"""
+
+
+def test_validate_questions_locates_every_mistake_without_sympy(monkeypatch):
+    import sympy
+    from conftest import locate
+    from derivkit.graph import build_graph
+    from derivkit.questions import validate_questions
+
+    def no_sympy(*args, **kwargs):
+        raise AssertionError("validation must not call SymPy")
+    monkeypatch.setattr(sympy, "limit", no_sympy)
+    monkeypatch.setattr(sympy, "diff", no_sympy)
+    g = build_graph(parse_problem(BAD_QUESTIONS, "bad.yaml"))
+    errors = validate_questions(g)
+    lines = [e.where.line for e in errors]
+    bad_lines = [locate(BAD_QUESTIONS, f"{{id: q{i},")[0] for i in range(1, 13) if i != 9]
+    assert sorted(set(lines)) == bad_lines
+    assert all(e.where.file == "bad.yaml" and e.where.column for e in errors)
+    monkeypatch.undo()
+    with pytest.raises(UserError):
+        solve(parse_problem(BAD_QUESTIONS, "bad.yaml"), train=False)
+
+
+@given(st.integers(-10**15 + 1, 10**15 - 1), st.integers(1, 10**15 - 1))
+def test_limit_targets_are_exact_rationals(p, q):
+    from derivkit.errors import Location
+    from derivkit.problem import Text
+    from derivkit.questions import limit_target
+    import sympy
+    assert limit_target(Text(f"{p}/{q}", Location("f"))) == sympy.Rational(p, q)
+    assert limit_target(Text(str(p), Location("f"))) == p
+
+
+@given(st.text(alphabet="0123456789e.+-/oinf ", max_size=30))
+def test_limit_target_is_a_bounded_number_or_a_user_error(raw):
+    from derivkit.errors import Location
+    from derivkit.problem import Text
+    from derivkit.questions import LIMIT_TARGET_MAX, limit_target
+    import sympy
+    try:
+        v = limit_target(Text(raw, Location("f")))
+    except UserError as exc:
+        assert exc.where == Location("f")
+        return
+    assert v in (sympy.oo, -sympy.oo) or (v.is_Rational and abs(v) <= LIMIT_TARGET_MAX)
+
+
+LIMITS = """\
+id: limits
+dims: {D: 2}
+symbols:
+  x: {shape: [D], role: input}
+  w: {shape: [D], role: param}
+loss:
+  l: sum(w * x)
+questions:
+  - {id: up, kind: limit, expr: exp(s) + s, var: s, to: oo, vars: {s: []}}
+  - {id: down, kind: limit, expr: -log(s), var: s, to: oo, vars: {s: []}}
+  - {id: slow, kind: limit, expr: 1 / s, var: s, to: -oo, vars: {s: []}}
+  - {id: at_zero, kind: limit, expr: log(s) / s, var: s, to: 0, vars: {s: []}}
+"""
+
+
+def test_infinite_limits_are_verified():
+    sol = solve(parse_problem(LIMITS, "limits.yaml"), train=False)
+    a = sol.answers
+    assert a["up"].extra["value"] == "oo" and a["up"].verified
+    assert a["down"].extra["value"] == "-oo" and a["down"].verified
+    assert a["slow"].extra["value"] == 0 and a["slow"].verified
+    assert a["at_zero"].extra["value"] == "-oo" and a["at_zero"].verified
+
+
+def test_a_wrong_infinite_limit_is_not_verified():
+    import numpy as np
+    import sympy
+    from derivkit.questions import _limit_check
+    s = sympy.Symbol("s", real=True)
+    body = np.array([sympy.log(s)], dtype=object)
+    assert _limit_check(body, np.array([sympy.oo], dtype=object), s, sympy.oo) == 0.0
+    assert _limit_check(body, np.array([-sympy.oo], dtype=object), s, sympy.oo) == float("inf")
+    assert _limit_check(np.array([sympy.tanh(s)], dtype=object), np.array([sympy.oo], dtype=object),
+                        s, sympy.oo) == float("inf")
+
+
+@pytest.mark.parametrize("lhs", ["1 / (s - s)", "log(s - s)", "s / 0", "sqrt(-1 - s * s)"])
+def test_an_identity_side_that_is_undefined_is_a_located_error(lhs):
+    from conftest import locate
+    text = LIMITS.split("questions:")[0] + f"questions:\n  - {{id: q, kind: identity, lhs: {lhs}, rhs: s, " \
+                                           "vars: {s: []}}\n"
+    with pytest.raises(UserError) as info:
+        solve(parse_problem(text, "undefined.yaml"), train=False)
+    err = getattr(info.value, "errors", [info.value])[0]
+    assert (err.where.line, err.where.column) == locate(text, lhs)
+
+
+def test_a_values_domain_that_makes_a_log_undefined_is_a_located_error():
+    from conftest import locate
+    text = """\
+id: values-log
+dims: {D: 2}
+symbols:
+  x: {shape: [D], role: input}
+  w: {shape: [D], role: param}
+  y: {shape: [], role: target, values: [0, 1]}
+loss:
+  l: sum(w * x) + log(y * (1 - y))
+"""
+    with pytest.raises(UserError) as info:
+        solve(parse_problem(text, "values.yaml"), train=False)
+    assert (info.value.where.line, info.value.where.column) == locate(text, "sum(w * x) + log")

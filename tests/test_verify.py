@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy
 
-from conftest import ROOT, graph_from_text, loaded, verifier
+from conftest import ROOT, graph_from_text, loaded, problem_params, verifier
 from derivkit.expr import num
 from derivkit.parse import parse_expression
-from derivkit.verify import TOLERANCE, Verifier, leaf_symbols, rel_error, truth
+from derivkit.verify import TOLERANCE, Derivative, Verifier, compare, leaf_symbols, proof_dims, rel_error, truth
 
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
 SEED000 = ROOT / "problems" / "sigmoid_output_nll_saturation.yaml"
@@ -72,14 +72,17 @@ def test_the_proof_uses_several_points():
     assert len(set(xs)) == len(xs)
 
 
-def test_equal_compares_two_expressions():
+def test_compare_two_expressions():
     _, g, _ = loaded(MLP)
     v = verifier(MLP)
-    assert v.equal(P(g, "softmax(o)"), P(g, "y")) <= TOLERANCE
-    assert v.equal(P(g, "sigmoid_prime(z)"), P(g, "h * (1 - h)")) <= TOLERANCE
-    assert v.equal(P(g, "diag(y) @ o"), P(g, "y * o")) <= TOLERANCE
-    assert v.equal(P(g, "h"), P(g, "1 - h")) > TOLERANCE
-    assert v.equal(P(g, "V @ h"), P(g, "o")) > TOLERANCE           # forgot + c
+    assert compare(P(g, "softmax(o)"), P(g, "y"), v) <= TOLERANCE
+    assert compare(P(g, "sigmoid_prime(z)"), P(g, "h * (1 - h)"), v) <= TOLERANCE
+    assert compare(P(g, "diag(y) @ o"), P(g, "y * o"), v) <= TOLERANCE
+    assert compare(P(g, "h"), P(g, "1 - h"), v) > TOLERANCE
+    assert compare(P(g, "V @ h"), P(g, "o"), v) > TOLERANCE           # forgot + c
+    assert compare(P(g, "h"), P(g, "y"), v) == math.inf              # shapes H and C cannot match
+    assert compare(P(g, "y - t"), Derivative("l", "o"), v) <= TOLERANCE
+    assert compare(Derivative("l", "o"), P(g, "y - t"), v) <= TOLERANCE
 
 
 def test_a_declared_domain_is_where_equivalence_is_judged():
@@ -144,3 +147,99 @@ def test_relu_ground_truth():
     assert v.error(P(g, "2 * (W2.T @ (y_hat - y)) * relu_prime(z1)"), "l", "z1") <= TOLERANCE
     assert v.error(P(g, "2 * (W2.T @ (y_hat - y))"), "l", "z1") > TOLERANCE or \
         all(np.all(p.floats["W1"] @ p.floats["x"] + p.floats["b1"] > 0) for p in v.points)
+
+
+# ====================================================================== sizes
+@pytest.mark.parametrize("path", problem_params())
+def test_every_dim_may_be_one(path):
+    """A single output, hidden unit or input: every gradient still verified (K = 1 crashed once)."""
+    import dataclasses
+    from derivkit.derive import derive
+    from derivkit.graph import build_graph
+    from derivkit.problem import load_problem
+    p = load_problem(path)
+    for dim in p.dims:
+        g = build_graph(dataclasses.replace(p, dims={**p.dims, dim: 1}))
+        d, v = derive(g), Verifier(g, points=2)
+        assert v.dims[dim] == 1
+        for name in g.names:
+            if g.kind(name) != "class":
+                assert v.error(d.full[name], g.loss, name) <= TOLERANCE, (dim, name)
+
+
+SINGLE_OUTPUT = """\
+id: single-output
+dims: {D: 3, H: 4, K: 1}
+symbols:
+  x: {shape: [D], role: input}
+  y: {shape: [K], role: target}
+  W1: {shape: [H, D], role: param}
+  W2: {shape: [H, K], role: param}
+forward:
+  z3: tanh(W1 @ x)
+  z4: W2.T @ z3
+loss:
+  l: sum((z4 - y) ** 2)
+"""
+
+
+def test_single_output_network_is_verified():
+    g, d = graph_from_text(SINGLE_OUTPUT)
+    v = Verifier(g)
+    for name in g.names:
+        assert v.error(d.full[name], g.loss, name) <= TOLERANCE, name
+    assert v.error(P(g, "2 * (z4 - y)"), "l", "z4") <= TOLERANCE
+    assert v.error(P(g, "(z4 - y)"), "l", "z4") > TOLERANCE
+
+
+def mlp_text(depth: int, width: int) -> str:
+    lines = ["id: deep", f"dims: {{D: {width}, H: {width}, C: {width}}}", "symbols:",
+             "  x: {shape: [D], role: input}", "  t: {shape: [C], role: target, kind: onehot}"]
+    forward, prev, prev_dim = [], "x", "D"
+    for i in range(1, depth + 1):
+        lines += [f"  W{i}: {{shape: [H, {prev_dim}], role: param}}", f"  b{i}: {{shape: [H], role: param}}"]
+        forward += [f"  z{i}: W{i} @ {prev} + b{i}", f"  h{i}: tanh(z{i})"]
+        prev, prev_dim = f"h{i}", "H"
+    lines += ["  V: {shape: [C, H], role: param}", "forward:", *forward,
+              f"  y: softmax(V @ {prev})", "loss:", "  l: -sum(t * log(y))"]
+    return "\n".join(lines) + "\n"
+
+
+def test_proof_sizes_are_capped_where_literal_indices_allow():
+    g, _ = graph_from_text(mlp_text(1, 40))
+    assert proof_dims(g) == {"D": 3, "H": 3, "C": 3}
+    g, _ = graph_from_text(LOG_DOMAIN.replace("D: 2", "D: 50").replace("sqrt(w))", "sqrt(w)) + x[7]"))
+    assert proof_dims(g) == {"D": 8}
+
+
+def test_ground_truth_work_is_linear_in_depth():
+    """Kernels are shared by every layer of the same sizes; the tape grows by a constant per layer."""
+    sizes = {}
+    for depth in (4, 8, 16):
+        g, d = graph_from_text(mlp_text(depth, 40))
+        v = Verifier(g, points=1)
+        assert v.error(d.full["W1"], g.loss, "W1") <= TOLERANCE
+        sizes[depth] = (len(v._kernels), len(v._tapes[0].steps))
+    assert sizes[4][0] == sizes[8][0] == sizes[16][0]
+    assert sizes[16][1] - sizes[8][1] == 2 * (sizes[8][1] - sizes[4][1])
+
+
+@pytest.mark.slow
+def test_deep_and_wide_networks_are_verified_quickly():
+    import time
+    g, d = graph_from_text(mlp_text(20, 64))
+    t = time.perf_counter()
+    v = Verifier(g)
+    assert all(v.error(d.full[n], g.loss, n) <= TOLERANCE for n in g.names)
+    assert time.perf_counter() - t < 5.0
+
+
+def test_compare_lays_out_a_ground_truth_like_the_other_side():
+    _, g, _ = loaded(MLP)
+    v = verifier(MLP)
+    assert compare(P(g, "(y - t).T"), Derivative("l", "o"), v) <= TOLERANCE     # numerator layout
+    assert compare(P(g, "(y - t).T"), P(g, "y - t"), v) == math.inf            # two answers: shapes differ
+    assert compare(P(g, "sum(y)"), P(g, "1"), v) <= TOLERANCE
+    assert compare(P(g, "0 * y"), P(g, "0"), v) == 0.0                          # a scalar is broadcast
+    assert compare(P(g, "y[0] - t[0]"), Derivative("l", "o", (0,)), v) <= TOLERANCE
+    assert compare(P(g, "y[1] - t[1]"), Derivative("l", "o", (0,)), v) > TOLERANCE

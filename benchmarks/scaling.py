@@ -1,0 +1,102 @@
+"""How `derivkit solve --no-train` scales with depth and width.
+
+Generated tanh MLPs (softmax + cross-entropy): depth 1..20 at width 8, and width 4..64 at
+depth 2, plus the shapes issue 11 named (a shared weight repeated 12 times, a 12-step scalar
+chain, five stacked softmaxes).  Each row: wall time of the real command (start-up included)
+and, from `--format json`, where the time went (derive / verify / gradcheck).  The growth rate
+is the slope of log(time) against log(size), fitted over the larger half of each sweep.
+Run: python benchmarks/scaling.py [--quick]
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def mlp(depth: int, width: int) -> str:
+    lines = ["id: scaling", f"dims: {{D: {width}, H: {width}, C: {width}}}", "symbols:",
+             "  x: {shape: [D], role: input}", "  t: {shape: [C], role: target, kind: onehot}"]
+    forward, prev, prev_dim = [], "x", "D"
+    for i in range(1, depth + 1):
+        lines += [f"  W{i}: {{shape: [H, {prev_dim}], role: param}}", f"  b{i}: {{shape: [H], role: param}}"]
+        forward += [f"  z{i}: W{i} @ {prev} + b{i}", f"  h{i}: tanh(z{i})"]
+        prev, prev_dim = f"h{i}", "H"
+    lines += ["  V: {shape: [C, H], role: param}", "forward:", *forward,
+              f"  y: softmax(V @ {prev})", "loss:", "  l: -sum(t * log(y))"]
+    return "\n".join(lines) + "\n"
+
+
+def shared(depth: int, width: int = 3) -> str:
+    forward = [f"  h{i}: tanh(W @ h{i - 1})" for i in range(1, depth + 1)]
+    return (f"id: shared\ndims: {{D: {width}}}\nsymbols:\n  h0: {{shape: [D], role: input}}\n"
+            "  W: {shape: [D, D], role: param}\nforward:\n" + "\n".join(forward) +
+            f"\nloss:\n  l: sum(h{depth} ** 2)\n")
+
+
+def chain(depth: int) -> str:
+    forward = [f"  h{i}: tanh(h{i - 1}) * h{i - 1}" for i in range(1, depth + 1)]
+    return ("id: chain\nsymbols:\n  h0: {shape: [], role: param}\nforward:\n" + "\n".join(forward) +
+            f"\nloss:\n  l: h{depth} ** 2\n")
+
+
+def softmaxes(depth: int, width: int = 16) -> str:
+    forward = [f"  y{i}: softmax(y{i - 1})" for i in range(1, depth + 1)]
+    return (f"id: softmaxes\ndims: {{C: {width}}}\nsymbols:\n  y0: {{shape: [C], role: input}}\n"
+            "  t: {shape: [C], role: target, kind: onehot}\nforward:\n" + "\n".join(forward) +
+            f"\nloss:\n  l: -sum(t * log(y{depth}))\n")
+
+
+def run(text: str, timeout: float = 120.0) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    t = time.perf_counter()
+    try:
+        r = subprocess.run([sys.executable, "-m", "derivkit.cli", "solve", "--no-train", "--format", "json",
+                            f.name], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"wall": math.inf, "status": f"timeout {timeout:.0f}s"}
+    finally:
+        Path(f.name).unlink()
+    out = {"wall": time.perf_counter() - t, "status": f"exit {r.returncode}"}
+    if r.stdout.strip():
+        sol = json.loads(r.stdout)
+        out.update(sol.get("timings", {}))
+        out["status"] = "ok" if r.returncode == 0 else f"exit {r.returncode}"
+        out["verified"] = sol.get("verified")
+    return out
+
+
+def table(title: str, label: str, sizes, make) -> None:
+    print(f"\n== {title} ==")
+    print(f"{label:>6} {'wall s':>8} {'derive':>8} {'verify':>8} {'gradchk':>8}  status")
+    rows = []
+    for n in sizes:
+        r = run(make(n))
+        rows.append((n, r["wall"]))
+        print(f"{n:>6} {r['wall']:8.2f} {r.get('derive', math.nan):8.2f} {r.get('verify', math.nan):8.2f} "
+              f"{r.get('gradcheck', math.nan):8.2f}  {r['status']}", flush=True)
+    big = [(n, w) for n, w in rows[len(rows) // 2:] if math.isfinite(w)]
+    if len(big) >= 2:
+        (n0, w0), (n1, w1) = big[0], big[-1]
+        print(f"growth: time ~ {label}^{math.log(w1 / w0) / math.log(n1 / n0):.2f} over {n0}..{n1}")
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    table("tanh MLP, width 8: time against depth", "depth",
+          [1, 2, 5, 10, 20] if quick else [1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20], lambda n: mlp(n, 8))
+    table("tanh MLP, depth 2: time against width", "width",
+          [4, 16, 64] if quick else [4, 8, 16, 32, 48, 64], lambda n: mlp(2, n))
+    table("one shared W (width 3), repeated", "depth", [4, 12, 20], shared)
+    table("scalar chain h = tanh(h) * h", "depth", [4, 8, 12], chain)
+    table("stacked softmaxes, width 16", "depth", [1, 3, 5], softmaxes)
+    table("tanh MLP 20 deep, 64 wide", "depth", [20], lambda n: mlp(n, 64))
+
+
+if __name__ == "__main__":
+    main()
