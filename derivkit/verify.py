@@ -21,7 +21,7 @@ import sympy
 from .expr import Expr, concrete
 from .graph import Graph
 from .numeric import random_leaves
-from .ops import OPS
+from .ops import sympy_value
 
 DPS = 40
 TOLERANCE = 1e-25          # relative, in 40-digit arithmetic
@@ -76,8 +76,7 @@ class Expansion:
                 n = concrete(node.shape, dims)[0]
                 val = np.array([[sympy.Integer(int(i == j)) for j in range(n)] for i in range(n)], dtype=object)
             else:
-                attr = dims.get(node.attr, node.attr) if isinstance(node.attr, str) else node.attr
-                val = OPS[op].sympy(*[memo[a] for a in node.args], attr=attr)
+                val = sympy_value(node, [memo[a] for a in node.args], dims)
             memo[node] = val
         return memo[e]
 

@@ -148,10 +148,10 @@ def test_squared_error_and_sigmoid_by_hand():
 def test_every_gradient_is_verified(path):
     sol = solved(path)
     assert sol.gradients, path
-    bad = {n: gr["max_rel_error"] for n, gr in sol.gradients.items() if not gr["verified"]}
+    bad = {n: gr.error for n, gr in sol.gradients.items() if not gr.verified}
     assert not bad
     for n, gr in sol.gradients.items():
-        assert gr["max_rel_error"] <= TOLERANCE
+        assert gr.error <= TOLERANCE
 
 
 @pytest.mark.parametrize("path", problem_params())
