@@ -501,8 +501,7 @@ defop("log_softmax", shape=vector_only, vjp=_log_softmax_vjp,
 # ====================================================================== linear algebra
 defop("matmul", shape=matmul_shape,
       vjp=lambda G, a, b, out: (mm(G, b.T), mm(a.T, G)),
-      jac=lambda a, b, out: (None, a if len(a.shape) == 2 and a.shape[0] != 1 else
-                             (a if a.shape[:1] == (1,) else None)),
+      jac=lambda a, b, out: (None, a if len(a.shape) == 2 and len(b.shape) == 1 else None),
       sympy=_sp_matmul, numpy=_np_matmul, tex="", ascii="@", form="infix", prec=P_MUL,
       rule="matrix product rule: ∂(AB) = (∂A)B + A(∂B)")
 defop("T", shape=transpose_shape, vjp=lambda G, a, out: (G.T,),
