@@ -24,12 +24,16 @@ from .verify import TOLERANCE, Verifier
 class Gradient:
     """∂loss/∂``name``: the readable forms as expressions, and how well they were proved.
 
-    ``full`` is written over named nodes and leaves, ``chain`` in terms of the
-    upstream gradients (∂l/∂W = ∂l/∂z xᵀ); the printed forms are made on demand.
+    ``full`` is written over named nodes and leaves (what was proved), ``named`` is
+    ``full`` as printed (a large upstream gradient that would print twice stays
+    ∂l/∂m), ``chain`` is in terms of the upstream gradients (∂l/∂W = ∂l/∂z xᵀ).
+    The printed forms (``expr``, ``latex`` of ``named``; ``chain_expr``,
+    ``chain_latex``) are made on demand.
     """
 
     name: str
     full: Expr
+    named: Expr
     chain: Expr
     role: str                       # input | target | param | node | loss
     error: float                    # max relative error against the ground truth
@@ -45,11 +49,11 @@ class Gradient:
 
     @cached_property
     def expr(self) -> str:
-        return to_ascii(self.full)
+        return to_ascii(self.named)
 
     @cached_property
     def latex(self) -> str:
-        return to_latex(self.full, self.latex_names)
+        return to_latex(self.named, self.latex_names)
 
     @cached_property
     def chain_expr(self) -> str:
@@ -127,7 +131,7 @@ def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None
     for name in g.names:
         if g.kind(name) == "class":
             continue                     # an integer class index has no derivative
-        gradients[name] = Gradient(name, d.full[name], d.chain[name], g.role(name),
+        gradients[name] = Gradient(name, d.full[name], d.named[name], d.chain[name], g.role(name),
                                    v.error(d.full[name], g.loss, name), problem.latex)
     errors: list[UserError] = []
     answers = answer_all(g, d, v, errors)
