@@ -411,3 +411,30 @@ def test_deep_networks_solve_and_verify(family):
     sol = solve(parse_problem(DEEP[family](6), "deep.yaml"), train=False)
     assert all(gr.verified for gr in sol.gradients.values())
     assert any("dl/d" in gr.expr for gr in sol.gradients.values())
+
+
+# ====================================================================== typed results
+def test_solution_gradients_carry_their_expressions():
+    from derivkit.solve import Gradient, solve
+    sol = solved(MLP)
+    g, d = sol.graph, sol.derivation
+    for name, gr in sol.gradients.items():
+        assert isinstance(gr, Gradient)
+        assert gr.full == d.full[name] and gr.named == d.named[name] and gr.chain == d.chain[name]
+        assert gr.shape == g.shape(name)
+        assert gr.expr == to_ascii(gr.named) and gr.chain_expr == to_ascii(gr.chain)
+        assert gr.latex == to_latex(gr.named, g.problem.latex)
+        doc = gr.to_json()
+        assert list(doc) == ["latex", "expr", "chain_latex", "chain_expr", "shape", "role", "verified",
+                             "max_rel_error"]
+        assert doc["verified"] is gr.verified and doc["max_rel_error"] == gr.error
+    assert sol.gradients["V"].full == P(g, "(y - t) @ h.T")
+
+
+def test_solve_takes_a_problem_object_as_well_as_a_path():
+    from derivkit.problem import load_problem
+    from derivkit.solve import solve
+    by_path = solve(str(MLP), train=False).to_json()
+    by_problem = solve(load_problem(MLP), train=False).to_json()
+    by_path.pop("timings"), by_problem.pop("timings")
+    assert by_problem == by_path
