@@ -6,7 +6,13 @@ For every node and leaf ``n`` the reverse pass gives
   of the nodes that use ``n`` (∂l/∂W = ∂l/∂z xᵀ);
 * ``full[n]`` — the same with every upstream gradient substituted and the
   light algebra applied, written over named nodes and leaves
-  (∂l/∂W = ((Vᵀ(y − t)) ⊙ h ⊙ (1 − h)) xᵀ);
+  (∂l/∂W = ((Vᵀ(y − t)) ⊙ h ⊙ (1 − h)) xᵀ); what numeric code and proofs use;
+* ``named[n]`` — the full form as printed: like ``full[n]``, except that an upstream
+  gradient ∂l/∂m too large to repeat (more than ``REPEAT_LIMIT`` printed nodes) stays
+  the atom ∂l/∂m wherever writing it out would print it twice.  Printed full forms
+  then grow linearly with depth instead of exponentially (∂l/∂y0 through stacked
+  softmaxes repeats ∂l/∂y1 twice, which repeats ∂l/∂y2 twice, …); ∂l/∂m is itself a
+  verified gradient, so the named form is proved by proving ``full``;
 * ``steps[n]`` — which rule each contribution came through, for the sheets.
 
 Jacobians between any two nodes come from the local Jacobians of the
@@ -33,12 +39,18 @@ class Step:
     expr: Expr
 
 
+#: an upstream gradient of more printed nodes than this (about a line of text) is named, not
+#: written out, where it would print twice
+REPEAT_LIMIT = 40
+
+
 @dataclass
 class Derivation:
     graph: Graph
     root: str = ""
     chain: dict[str, Expr] = field(default_factory=dict)
     full: dict[str, Expr] = field(default_factory=dict)
+    named: dict[str, Expr] = field(default_factory=dict)
     steps: dict[str, list[Step]] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Expr:
@@ -76,10 +88,55 @@ def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
     # Substitute upstream gradients, from the loss down (reverse definition order).
     order = [root] + [n for n in reversed(list(g.nodes)) if n != root] + [n for n in g.leaves if n != root]
     mapping: dict[Expr, Expr] = {}
+    named: dict[Expr, Expr] = {}
+    sizes: dict[Expr, int] = {}
     for name in order:
         d.full[name] = _fit(simplify(substitute(d.chain[name], mapping), g.facts), g.shape(name))
+        d.named[name] = _fit(_name_repeats(d.chain[name], named, sizes, g), g.shape(name))
         mapping[d.upstream(name)] = d.full[name]
+        named[d.upstream(name)] = d.named[name]
     return d
+
+
+def _name_repeats(chain: Expr, named: dict[Expr, Expr], sizes: dict[Expr, int], g: Graph) -> Expr:
+    """``chain`` with upstream gradients written out, except large ones that would print twice."""
+    atoms = [n for n in chain.walk() if n in named]
+    keep = {a: named[a] for a in atoms if _printed_size(named[a], sizes) <= REPEAT_LIMIT}
+    repeats = _repeated(substitute(chain, keep), sizes)
+    for a in atoms:
+        if a in keep:
+            continue
+        trial = _repeated(substitute(chain, {**keep, a: named[a]}), sizes)
+        if trial <= repeats:
+            keep[a] = named[a]
+            repeats = trial
+    return simplify(substitute(chain, keep), g.facts)
+
+
+def _printed_size(e: Expr, sizes: dict[Expr, int]) -> int:
+    """Nodes of ``e`` as printed (shared sub-expressions counted each time they appear)."""
+    if e not in sizes:
+        for n in e.walk():
+            if n not in sizes:
+                sizes[n] = 1 + sum(sizes[a] for a in n.args)
+    return sizes[e]
+
+
+def _repeated(e: Expr, sizes: dict[Expr, int]) -> int:
+    """Printed nodes a reader sees again: every repeat of a sub-expression above REPEAT_LIMIT."""
+    _printed_size(e, sizes)
+    seen: set[Expr] = set()
+    total = 0
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if sizes[n] > REPEAT_LIMIT:
+            if n in seen:
+                total += sizes[n]
+                continue
+            seen.add(n)
+        stack.extend(n.args)
+    return total
 
 
 def _zero() -> Expr:

@@ -29,6 +29,18 @@ class Expr:
     args: tuple["Expr", ...] = ()
     attr: Any = None
     shape: Shape = field(default=(), compare=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        # computed once per node: hashing a deep DAG afresh each time costs its printed size
+        object.__setattr__(self, "_hash", hash((self.op, self.args, self.attr)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):
+        # str hashes are salted per process: an unpickled node recomputes its hash
+        return (Expr, (self.op, self.args, self.attr, self.shape))
 
     # Python operators build expressions, so rules read like the maths.
     def __add__(self, o): return make("add", self, lift(o))

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import sympy
 
-from .expr import ONE, Expr, ShapeError, eye, make, num, ones
+from .expr import ONE, Expr, ShapeError, concrete, eye, make, num, ones
 
 # Print precedences (higher binds tighter).
 P_ADD, P_MUL, P_NEG, P_POW, P_ATOM = 10, 20, 15, 30, 100
@@ -501,8 +501,7 @@ defop("log_softmax", shape=vector_only, vjp=_log_softmax_vjp,
 # ====================================================================== linear algebra
 defop("matmul", shape=matmul_shape,
       vjp=lambda G, a, b, out: (mm(G, b.T), mm(a.T, G)),
-      jac=lambda a, b, out: (None, a if len(a.shape) == 2 and a.shape[0] != 1 else
-                             (a if a.shape[:1] == (1,) else None)),
+      jac=lambda a, b, out: (None, a if len(a.shape) == 2 and len(b.shape) == 1 else None),
       sympy=_sp_matmul, numpy=_np_matmul, tex="", ascii="@", form="infix", prec=P_MUL,
       rule="matrix product rule: ∂(AB) = (∂A)B + A(∂B)")
 defop("T", shape=transpose_shape, vjp=lambda G, a, out: (G.T,),
@@ -545,6 +544,22 @@ for _atom in ("sym", "num", "grad", "ones", "eye", "dim"):
 def op_vjp(e: Expr, G: Expr, out: Expr) -> tuple:
     """Gradient contributions to each argument of ``e`` given upstream ``G``."""
     return OPS[e.op].vjp(G, *e.args, out=out)
+
+
+def sympy_value(e: Expr, args: list, dims: dict[str, int]):
+    """The scalar SymPy expansion of ``e``'s op on expanded ``args``, in ``e``'s concrete shape.
+
+    The SymPy forms see plain arrays, which cannot tell a [K, H] matrix with K = 1 from a
+    row or a [K] vector with K = 1 from a scalar; the expression's own shape can, so the
+    value is fitted to it here (a size-1 dim must not change what a value is).
+    """
+    attr = dims.get(e.attr, e.attr) if isinstance(e.attr, str) else e.attr
+    val = OPS[e.op].sympy(*args, attr=attr)
+    shape = concrete(e.shape, dims)
+    arr = np.asarray(val, dtype=object)
+    if arr.shape == shape:
+        return val
+    return arr.reshape(-1)[0] if shape == () else arr.reshape(shape)
 
 
 def op_jac(e: Expr, out: Expr) -> tuple:

@@ -14,8 +14,8 @@ def text_report(sol) -> str:
     lines.append("Gradients of the loss (matrix form, over named nodes):")
     width = max((len(n) for n in sol.gradients), default=1)
     for name, gr in sol.gradients.items():
-        lines.append(f"  d{g.loss}/d{name:<{width}} = {gr['expr']}    [{_mark(gr['verified'])}, "
-                     f"rel. error {gr['max_rel_error']:.1e}]")
+        lines.append(f"  d{g.loss}/d{name:<{width}} = {gr.expr}    [{_mark(gr.verified)}, "
+                     f"rel. error {gr.error:.1e}]")
     if sol.answers:
         lines += ["", "Questions:"]
         for qid, a in sol.answers.items():
@@ -45,7 +45,7 @@ def latex_fragments(sol) -> str:
     rows = []
     for name, gr in sol.gradients.items():
         var = sol.problem.latex.get(name) or latex_name(name)
-        rows.append(rf"\frac{{\partial {loss}}}{{\partial {var}}} &= {gr['latex']}")
+        rows.append(rf"\frac{{\partial {loss}}}{{\partial {var}}} &= {gr.latex}")
     out = ["% derivkit solve --format latex: " + sol.problem.id, r"\begin{align*}", " \\\\\n".join(rows),
            r"\end{align*}"]
     for qid, a in sol.answers.items():

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .derive import Derivation, derive
 from .errors import UserError, UserErrors
+from .expr import Expr
 from .graph import Graph, build_graph
 from .printing import to_ascii, to_latex
 from .problem import Problem, load_problem
@@ -19,11 +21,60 @@ from .verify import TOLERANCE, Verifier
 
 
 @dataclass
+class Gradient:
+    """∂loss/∂``name``: the readable forms as expressions, and how well they were proved.
+
+    ``full`` is written over named nodes and leaves (what was proved), ``named`` is
+    ``full`` as printed (a large upstream gradient that would print twice stays
+    ∂l/∂m), ``chain`` is in terms of the upstream gradients (∂l/∂W = ∂l/∂z xᵀ).
+    The printed forms (``expr``, ``latex`` of ``named``; ``chain_expr``,
+    ``chain_latex``) are made on demand.
+    """
+
+    name: str
+    full: Expr
+    named: Expr
+    chain: Expr
+    role: str                       # input | target | param | node | loss
+    error: float                    # max relative error against the ground truth
+    latex_names: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self) -> tuple:
+        return self.full.shape
+
+    @property
+    def verified(self) -> bool:
+        return self.error <= TOLERANCE
+
+    @cached_property
+    def expr(self) -> str:
+        return to_ascii(self.named)
+
+    @cached_property
+    def latex(self) -> str:
+        return to_latex(self.named, self.latex_names)
+
+    @cached_property
+    def chain_expr(self) -> str:
+        return to_ascii(self.chain)
+
+    @cached_property
+    def chain_latex(self) -> str:
+        return to_latex(self.chain, self.latex_names)
+
+    def to_json(self) -> dict:
+        return {"latex": self.latex, "expr": self.expr, "chain_latex": self.chain_latex,
+                "chain_expr": self.chain_expr, "shape": list(self.shape), "role": self.role,
+                "verified": self.verified, "max_rel_error": self.error}
+
+
+@dataclass
 class Solution:
     problem: Problem
     graph: Graph
     derivation: Derivation
-    gradients: dict[str, dict]
+    gradients: dict[str, Gradient]
     answers: dict[str, Answer]
     gradcheck: dict | None = None
     train: dict | None = None
@@ -32,7 +83,7 @@ class Solution:
 
     @property
     def verified(self) -> bool:
-        return all(gr["verified"] for gr in self.gradients.values()) and \
+        return all(gr.verified for gr in self.gradients.values()) and \
             all(a.verified for a in self.answers.values())
 
     @property
@@ -50,7 +101,7 @@ class Solution:
         p = self.problem
         out = {
             "id": p.id, "title": p.title, "dims": p.dims,
-            "gradients": self.gradients,
+            "gradients": {name: gr.to_json() for name, gr in self.gradients.items()},
             "questions": {qid: a.to_json() for qid, a in self.answers.items()},
             "gradcheck": self.gradcheck,
             "verified": self.verified,
@@ -80,17 +131,8 @@ def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None
     for name in g.names:
         if g.kind(name) == "class":
             continue                     # an integer class index has no derivative
-        err = v.error(d.full[name], g.loss, name)
-        gradients[name] = {
-            "latex": to_latex(d.full[name], problem.latex),
-            "expr": to_ascii(d.full[name]),
-            "chain_latex": to_latex(d.chain[name], problem.latex),
-            "chain_expr": to_ascii(d.chain[name]),
-            "shape": list(g.shape(name)),
-            "role": g.role(name),
-            "verified": err <= TOLERANCE,
-            "max_rel_error": err,
-        }
+        gradients[name] = Gradient(name, d.full[name], d.named[name], d.chain[name], g.role(name),
+                                   v.error(d.full[name], g.loss, name), problem.latex)
     errors: list[UserError] = []
     answers = answer_all(g, d, v, errors)
     if errors:

@@ -40,7 +40,7 @@ from .errors import UserError
 from .expr import Expr, concrete
 from .graph import Graph
 from .numeric import random_leaves
-from .ops import OPS
+from .ops import OPS, sympy_value
 
 DPS = 40
 TOLERANCE = 1e-25          # relative, in 40-digit arithmetic
@@ -548,8 +548,7 @@ class Expansion:
                 n = concrete(node.shape, dims)[0]
                 val = np.array([[sympy.Integer(int(i == j)) for j in range(n)] for i in range(n)], dtype=object)
             else:
-                attr = dims.get(node.attr, node.attr) if isinstance(node.attr, str) else node.attr
-                val = OPS[op].sympy(*[memo[id(a)] for a in node.args], attr=attr)
+                val = sympy_value(node, [memo[id(a)] for a in node.args], dims)
             memo[id(node)] = val
         return memo[id(e)]
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 
 from conftest import (ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, leaf_values, loaded,
                       mlp_problems, problem_params, solved, verifier)
-from derivkit.expr import Expr, grad, num, substitute
+from derivkit.expr import Expr, concrete, grad, num, substitute
 from derivkit.parse import parse_expression
 from derivkit.printing import to_ascii, to_latex
+from derivkit.problem import parse_problem
 from derivkit.verify import TOLERANCE, Verifier
 
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
@@ -148,10 +150,10 @@ def test_squared_error_and_sigmoid_by_hand():
 def test_every_gradient_is_verified(path):
     sol = solved(path)
     assert sol.gradients, path
-    bad = {n: gr["max_rel_error"] for n, gr in sol.gradients.items() if not gr["verified"]}
+    bad = {n: gr.error for n, gr in sol.gradients.items() if not gr.verified}
     assert not bad
     for n, gr in sol.gradients.items():
-        assert gr["max_rel_error"] <= TOLERANCE
+        assert gr.error <= TOLERANCE
 
 
 @pytest.mark.parametrize("path", problem_params())
@@ -314,3 +316,125 @@ def test_powers_with_a_non_number_exponent():
     assert v.error(P(g, "s * w ** (s - 1) + 2 ** w * log(2)"), "l", "w") <= TOLERANCE
     assert v.error(P(g, "sum(w ** s * log(w))"), "l", "s") <= TOLERANCE
     assert v.error(P(g, "3 * x ** 2"), "l", "x") <= TOLERANCE
+
+
+# ====================================================================== deep networks: printed forms that scale
+def deep_tanh(depth: int, width: int = 3) -> str:
+    """``depth`` tanh layers sharing one W and b, squared error."""
+    forward = {f"h{i}": f"tanh(W @ {'x' if i == 1 else f'h{i - 1}'} + b)" for i in range(1, depth + 1)}
+    return yaml.safe_dump({
+        "id": "deep-tanh", "title": "deep tanh", "dims": {"H": width},
+        "symbols": {"x": {"shape": ["H"], "role": "input"}, "y": {"shape": ["H"], "role": "target", "kind": "real"},
+                    "W": {"shape": ["H", "H"], "role": "param"}, "b": {"shape": ["H"], "role": "param"}},
+        "forward": forward, "loss": {"l": f"0.5 * sum((h{depth} - y)**2)"}}, sort_keys=False)
+
+
+def scalar_chain(depth: int) -> str:
+    """h0 = w x, then ``depth`` steps h = tanh(h) * h: every step uses h twice."""
+    forward = {"h0": "w * x", **{f"h{i}": f"tanh(h{i - 1}) * h{i - 1}" for i in range(1, depth + 1)}}
+    return yaml.safe_dump({
+        "id": "chain", "title": "scalar chain", "dims": {},
+        "symbols": {"x": {"shape": [], "role": "input"}, "w": {"shape": [], "role": "param"}},
+        "forward": forward, "loss": {"l": f"h{depth} ** 2"}}, sort_keys=False)
+
+
+def stacked_softmax(depth: int, width: int = 4) -> str:
+    """``depth`` softmaxes in a row, cross-entropy at the end."""
+    forward = {f"y{i}": f"softmax({'x' if i == 0 else f'y{i - 1}'})" for i in range(depth)}
+    return yaml.safe_dump({
+        "id": "softmaxes", "title": "stacked softmaxes", "dims": {"C": width},
+        "symbols": {"x": {"shape": ["C"], "role": "input"},
+                    "t": {"shape": ["C"], "role": "target", "kind": "onehot"}},
+        "forward": forward, "loss": {"l": f"-sum(t * log(y{depth - 1}))"}}, sort_keys=False)
+
+
+DEEP = {"tanh": deep_tanh, "chain": scalar_chain, "softmax": stacked_softmax}
+
+
+def longest_printed(d) -> int:
+    return max(len(to_ascii(e)) for e in d.named.values())
+
+
+def test_named_forms_are_the_corpus_full_forms():
+    """On the corpus no upstream gradient is large enough to be named: what was printed stays."""
+    for path in ALL_PROBLEMS:
+        _, g, d = loaded(path)
+        assert d.named == d.full, path.name
+
+
+@pytest.mark.parametrize("family", sorted(DEEP))
+def test_named_forms_equal_the_full_forms(family):
+    """Each ∂l/∂m kept in a printed form, replaced by its value, gives full's numbers."""
+    g, d = graph_from_text(DEEP[family](6))
+    assert d.named != d.full                    # something was named
+    _, values = leaf_values(g, seed=3)
+    for n in g.nodes:
+        values[("grad", n)] = np.broadcast_to(evaluate(d.full[n], values, g.dims),
+                                              concrete(g.shape(n), g.dims))
+    for name in g.names:
+        assert d.named[name].shape == g.shape(name)
+        a = evaluate(d.named[name], values, g.dims)
+        b = evaluate(d.full[name], values, g.dims)
+        assert close(np.broadcast_to(a, np.shape(b)), b, rtol=1e-9, atol=1e-12), name
+
+
+@pytest.mark.parametrize("family", sorted(DEEP))
+def test_printed_forms_grow_linearly_with_depth(family):
+    """Doubling the depth at most about doubles the growth of the longest printed form."""
+    sizes = {depth: longest_printed(graph_from_text(DEEP[family](depth))[1]) for depth in (5, 10, 20)}
+    assert sizes[20] - sizes[10] <= 2.5 * max(sizes[10] - sizes[5], 40), sizes
+
+
+def test_a_repeated_large_upstream_gradient_is_named():
+    """Through stacked softmaxes ∂l/∂x uses ∂l/∂y0 twice: it is printed once, as its name."""
+    g, d = graph_from_text(stacked_softmax(5))
+    atom = grad("y0", g.shape("y0"), "l")
+    assert d.chain["x"] == substitute(d.named["x"], {})
+    assert sum(1 for _ in _tree(d.named["x"]) if _ == atom) == 2
+    assert atom not in set(d.full["x"].walk())
+    assert len(to_ascii(d.named["x"])) < len(to_ascii(d.named["y0"]))
+
+
+def _tree(e: Expr):
+    """Every node of ``e`` as printed (repeats included)."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(n.args)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(DEEP))
+def test_deep_networks_solve_and_verify(family):
+    from derivkit.solve import solve
+    sol = solve(parse_problem(DEEP[family](6), "deep.yaml"), train=False)
+    assert all(gr.verified for gr in sol.gradients.values())
+    assert any("dl/d" in gr.expr for gr in sol.gradients.values())
+
+
+# ====================================================================== typed results
+def test_solution_gradients_carry_their_expressions():
+    from derivkit.solve import Gradient, solve
+    sol = solved(MLP)
+    g, d = sol.graph, sol.derivation
+    for name, gr in sol.gradients.items():
+        assert isinstance(gr, Gradient)
+        assert gr.full == d.full[name] and gr.named == d.named[name] and gr.chain == d.chain[name]
+        assert gr.shape == g.shape(name)
+        assert gr.expr == to_ascii(gr.named) and gr.chain_expr == to_ascii(gr.chain)
+        assert gr.latex == to_latex(gr.named, g.problem.latex)
+        doc = gr.to_json()
+        assert list(doc) == ["latex", "expr", "chain_latex", "chain_expr", "shape", "role", "verified",
+                             "max_rel_error"]
+        assert doc["verified"] is gr.verified and doc["max_rel_error"] == gr.error
+    assert sol.gradients["V"].full == P(g, "(y - t) @ h.T")
+
+
+def test_solve_takes_a_problem_object_as_well_as_a_path():
+    from derivkit.problem import load_problem
+    from derivkit.solve import solve
+    by_path = solve(str(MLP), train=False).to_json()
+    by_problem = solve(load_problem(MLP), train=False).to_json()
+    by_path.pop("timings"), by_problem.pop("timings")
+    assert by_problem == by_path
