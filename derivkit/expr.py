@@ -9,6 +9,9 @@ integers, so a readable gradient holds at every size.
 
 Because nodes are hashable, equal sub-expressions are equal objects as far as
 dicts are concerned: that is all common-subexpression elimination needs.
+Equality and the hash include the shape, so ``ones(H)`` and ``ones(C)`` (or
+``eye(D)`` and ``eye(H)``) are different keys; the hash is computed once per
+node.
 """
 from __future__ import annotations
 
@@ -23,12 +26,30 @@ class ShapeError(ValueError):
     """Operands whose shapes do not fit the operation."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expr:
     op: str
     args: tuple["Expr", ...] = ()
     attr: Any = None
-    shape: Shape = field(default=(), compare=False)
+    shape: Shape = ()
+    _hash: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.op, self.args, self.attr, self.shape)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Expr) or self._hash != other._hash:
+            return False
+        return (self.op, self.attr, self.shape, self.args) == (other.op, other.attr, other.shape, other.args)
+
+    def __reduce__(self):
+        # the cached hash is per process (str hashes are salted): rebuild it when unpickled
+        return (Expr, (self.op, self.args, self.attr, self.shape))
 
     # Python operators build expressions, so rules read like the maths.
     def __add__(self, o): return make("add", self, lift(o))
