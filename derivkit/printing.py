@@ -94,7 +94,7 @@ class Printer:
 
     def _form_prefix(self, e: Expr, spec) -> str:
         (a,) = e.args
-        return "-" + self.wrap(a, P_POW if a.op == "num" or self.exact else P_MUL)
+        return "-" + self.wrap(a, P_POW if a.op == "num" else P_MUL)
 
     def _form_postfix(self, e: Expr, spec) -> str:
         return self.postfix_base(e.args[0]) + self.sym_of(spec)
@@ -113,7 +113,8 @@ class AsciiPrinter(Printer):
 
     Python's grammar reads ``*``, ``/`` and ``@`` at one level, left to right, so a right
     operand at that level is always parenthesised (``x * ((M @ x) / x)``): the text parses
-    back to the same tree, up to numbers (``-2`` is one number, ``1/3`` one fraction).
+    back to the same tree, up to numbers (``-2`` is one number, ``1/3`` one fraction) and a
+    negated product (``-t / y`` reads as ``(-t) / y``, the same value).
     """
 
     exact = True
@@ -178,7 +179,7 @@ class AsciiPrinter(Printer):
 
     def prec(self, e: Expr) -> int:
         if e.op == "grad":
-            return P_MUL      # dl/dz binds like a division
+            return P_MUL - 1      # dl/dz is a quotient in Python: parenthesised next to * / @ and after -
         if e.op == "num" and not (isinstance(e.attr, Fraction) and _short(e.attr.numerator)
                                   and _short(e.attr.denominator)):
             return P_NEG if e.attr < 0 else P_ATOM      # printed as a float literal

@@ -227,8 +227,6 @@ def test_every_answer_expr_parses_back(path):
             assert close(evaluate(e, values, g.dims), evaluate(a.reference, values, g.dims)), q.id
 
 
-@pytest.mark.xfail(reason="contract §5 says every question's expr is in the expression language; an identity's "
-                          "expr is 'lhs == rhs', which is not", strict=True)
 def test_identity_expr_is_in_the_expression_language():
     sol = solved(SEED000)
     g = sol.graph
