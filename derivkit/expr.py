@@ -113,8 +113,10 @@ def grad(name: str, shape: Shape = (), loss: str = "l") -> Expr:
 def num(value) -> Expr:
     if isinstance(value, bool):
         value = int(value)
-    if isinstance(value, float):
-        value = Fraction(value).limit_denominator(10**12) if value == value else value
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        # 0.1 is meant as 1/10; a float the nearest small fraction does not give (1e-13) stays exact
+        near = Fraction(value).limit_denominator(10**12)
+        value = near if float(near) == value else Fraction(value)
     if isinstance(value, int):
         value = Fraction(value)
     return Expr("num", (), value, ())

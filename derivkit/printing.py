@@ -88,6 +88,8 @@ class Printer:
     def _form_infix(self, e: Expr, spec) -> str:
         a, b = e.args
         left = self.wrap(a, spec.prec, strict=spec.prec in (P_POW, P_CMP), parent=e)
+        if self.reaches_right(a) and spec.prec >= P_MUL:
+            left = self.paren(left)
         right = self.wrap(b, spec.prec, strict=self.exact or spec.name in ("sub", "div", "matmul")
                           or spec.prec in (P_POW, P_CMP), parent=e)
         return self.infix(e, spec, left, right)
@@ -98,6 +100,10 @@ class Printer:
 
     def _form_postfix(self, e: Expr, spec) -> str:
         return self.postfix_base(e.args[0]) + self.sym_of(spec)
+
+    def reaches_right(self, e: Expr) -> bool:
+        """A form that takes in all that follows it (Σ in LaTeX): parenthesised before a product."""
+        return False
 
     def postfix_base(self, e: Expr) -> str:
         """The operand of ``.T`` or ``[i]``: a number too is parenthesised (``2.T`` is no transpose)."""
@@ -199,6 +205,9 @@ class LatexPrinter(Printer):
         a, b = e.args
         return a.shape == () or b.shape == ()
 
+    def reaches_right(self, e: Expr) -> bool:
+        return e.op == "sum"
+
     def infix(self, e, spec, left, right) -> str:
         name = spec.name
         if name == "div":
@@ -271,7 +280,7 @@ class LatexPrinter(Printer):
         return rf"\sum_{{{e.attr}=1}}^{{{self.p(e.args[1])}}} {self.wrap(e.args[0], P_MUL)}"
 
     def _print_sum(self, e):
-        return rf"\sum {self.wrap(e.args[0], P_ATOM)}"
+        return rf"\sum {self.wrap(e.args[0], P_POW)}"
 
     def _print_T(self, e):
         return self.base(e.args[0]) + r"^{\top}"
