@@ -295,12 +295,15 @@ class LatexPrinter(Printer):
         return f"{{{s}}}" if "^" in s and not s.startswith(r"\left(") else s
 
     def prec(self, e: Expr) -> int:
-        if e.op in ("div", "grad", "sqrt", "abs", "relu_prime", "onehot", "index"):
-            return P_ATOM if e.op != "div" else P_POW
+        """Where LaTeX's look differs from the ASCII operator's binding."""
+        if e.op == "div":
+            return P_POW      # \frac{}{} is one block, though no base for a superscript
         if e.op == "sum":
-            return P_MUL
+            return P_MUL      # \sum x: no parentheses of its own
         if e.op == "isum":
-            return P_ADD
+            return P_ADD      # \sum_{k} takes in all that follows it
+        if OPS[e.op].form == "special":
+            return P_ATOM     # \sqrt{}, |.|, 1[.], e_t, x_i, \delta_{jt}: closed blocks
         return super().prec(e)
 
 

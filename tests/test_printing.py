@@ -109,11 +109,13 @@ def _same_value(a: Expr, b: Expr, vals) -> bool:
 
 
 def _fold_signs(e: Expr) -> Expr:
-    """What the parser reads: −2 is one number, −a·b is (−a)·b (the same value)."""
+    """What the parser reads: −2 and 1/3 are numbers, −a·b is (−a)·b (the same value)."""
     args = tuple(_fold_signs(a) for a in e.args)
     e = make(e.op, *args, attr=e.attr) if args != e.args else e
     if e.op == "neg" and e.args[0].op == "num":
         return num(-e.args[0].attr)
+    if e.op == "div" and all(a.op == "num" and a.attr.denominator == 1 for a in e.args) and e.args[1].attr:
+        return num(e.args[0].attr / e.args[1].attr)               # 2 / (-2) is read as the number -1
     if e.op == "neg" and e.args[0].op in ("mul", "div", "matmul"):
         a, b = e.args[0].args
         return _fold_signs(make(e.args[0].op, make("neg", a), b))
