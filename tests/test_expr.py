@@ -5,7 +5,6 @@ import pickle
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from conftest import expressions
 from derivkit.expr import Expr, eye, grad, make, num, ones, sym

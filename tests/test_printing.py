@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from conftest import DIMS, SHAPES, close, evaluate, leaf_values, make_scope, problem_params, random_values, solved
 from derivkit.errors import Location, UserError
 from derivkit.expr import Expr, ShapeError, concrete, eye, grad, make, num, ones, sym
-from derivkit.indexform import concrete_entries, isum, ivar
+from derivkit.indexform import concrete_entries
 from derivkit.ops import OPS
 from derivkit.parse import Scope, parse_equation, parse_expression
 from derivkit.printing import to_ascii, to_latex
