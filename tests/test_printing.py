@@ -23,7 +23,7 @@ from derivkit.errors import Location, UserError
 from derivkit.expr import Expr, ShapeError, concrete, eye, grad, make, num, ones, sym
 from derivkit.indexform import concrete_entries
 from derivkit.ops import OPS
-from derivkit.parse import Scope, parse_equation, parse_expression
+from derivkit.parse import MAX_INT_DIGITS, Scope, parse_equation, parse_expression
 from derivkit.printing import to_ascii, to_latex
 
 GOLDEN = Path(__file__).parent / "golden" / "latex.tsv"
@@ -114,7 +114,8 @@ def _fold_signs(e: Expr) -> Expr:
     e = make(e.op, *args, attr=e.attr) if args != e.args else e
     if e.op == "neg" and e.args[0].op == "num":
         return num(-e.args[0].attr)
-    if e.op == "div" and all(a.op == "num" and a.attr.denominator == 1 for a in e.args) and e.args[1].attr:
+    if e.op == "div" and all(a.op == "num" and a.attr.denominator == 1 and abs(a.attr) < 10 ** MAX_INT_DIGITS
+                             for a in e.args) and e.args[1].attr:
         return num(e.args[0].attr / e.args[1].attr)               # 2 / (-2) is read as the number -1
     if e.op == "neg" and e.args[0].op in ("mul", "div", "matmul"):
         a, b = e.args[0].args
