@@ -59,9 +59,10 @@ class Printer:
             return P_MUL
         return OPS[e.op].prec
 
-    def wrap(self, e: Expr, min_prec: int, strict: bool = False, parent: Expr | None = None) -> str:
+    def wrap(self, e: Expr, min_prec: int, strict: bool = False, parent: Expr | None = None,
+             left: bool = False) -> str:
         s = self.p(e)
-        pe = self.prec(e)
+        pe = self.left_prec(e) if left else self.prec(e)
         if parent is not None and self.mixed(parent, e):
             return self.paren(s)
         if pe < min_prec or (strict and pe == min_prec):
@@ -87,7 +88,7 @@ class Printer:
 
     def _form_infix(self, e: Expr, spec) -> str:
         a, b = e.args
-        left = self.wrap(a, spec.prec, strict=spec.prec in (P_POW, P_CMP), parent=e)
+        left = self.wrap(a, spec.prec, strict=spec.prec in (P_POW, P_CMP), parent=e, left=True)
         if self.reaches_right(a) and spec.prec >= P_MUL:
             left = self.paren(left)
         right = self.wrap(b, spec.prec, strict=self.exact or spec.name in ("sub", "div", "matmul")
@@ -96,7 +97,8 @@ class Printer:
 
     def _form_prefix(self, e: Expr, spec) -> str:
         (a,) = e.args
-        return "-" + self.wrap(a, P_POW if a.op == "num" else P_MUL)
+        s = self.wrap(a, P_POW if a.op == "num" else P_MUL)
+        return "-" + (self.paren(s) if s.startswith("-") else s)       # never "--"
 
     def _form_postfix(self, e: Expr, spec) -> str:
         return self.postfix_base(e.args[0]) + self.sym_of(spec)
@@ -104,6 +106,10 @@ class Printer:
     def reaches_right(self, e: Expr) -> bool:
         """A form that takes in all that follows it (Σ in LaTeX): parenthesised before a product."""
         return False
+
+    def left_prec(self, e: Expr) -> int:
+        """The precedence of ``e`` as the left operand of an infix op."""
+        return self.prec(e)
 
     def postfix_base(self, e: Expr) -> str:
         """The operand of ``.T`` or ``[i]``: a number too is parenthesised (``2.T`` is no transpose)."""
@@ -182,6 +188,12 @@ class AsciiPrinter(Printer):
 
     def _print_relu_prime(self, e):
         return f"relu_prime({self.p(e.args[0])})"
+
+    def left_prec(self, e: Expr) -> int:
+        # Python's unary minus binds tighter than * / @ (not than **): -a * b is (-a) * b, so a
+        # negation on the left needs no parentheses, and -(a * b), printed -a * b, reads back as it.
+        pe = self.prec(e)
+        return P_POW - 1 if pe == P_NEG else pe
 
     def prec(self, e: Expr) -> int:
         if e.op == "grad":
