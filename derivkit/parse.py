@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import Location, UserError
 from .expr import Expr, ShapeError, make, num, ones, eye
-from .ops import FUNCTIONS, OPS
+from .ops import FUNCTIONS, INDEX_CALLS, OPS
 from .problem import MAX_DIM
 
 MAX_LENGTH = 4000     # characters in one expression
@@ -269,7 +269,7 @@ class _Reader:
             return self._index_sum(node, depth)
         op = FUNCTIONS.get(name)
         if op is None:
-            close = difflib.get_close_matches(name, list(FUNCTIONS) + list(SIZED) + ["delta", "where"], n=1)
+            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.fail(node, f"unknown function '{name}'{hint}")
         if len(node.args) != 1:
