@@ -9,6 +9,9 @@ integers, so a readable gradient holds at every size.
 
 Because nodes are hashable, equal sub-expressions are equal objects as far as
 dicts are concerned: that is all common-subexpression elimination needs.
+Equality and the hash include the shape, so ``ones(H)`` and ``ones(C)`` (or
+``eye(D)`` and ``eye(H)``) are different keys; the hash is computed once per
+node.
 """
 from __future__ import annotations
 
@@ -23,23 +26,29 @@ class ShapeError(ValueError):
     """Operands whose shapes do not fit the operation."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expr:
     op: str
     args: tuple["Expr", ...] = ()
     attr: Any = None
-    shape: Shape = field(default=(), compare=False)
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    shape: Shape = ()
+    _hash: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self):
-        # computed once per node: hashing a deep DAG afresh each time costs its printed size
-        object.__setattr__(self, "_hash", hash((self.op, self.args, self.attr)))
+        object.__setattr__(self, "_hash", hash((self.op, self.args, self.attr, self.shape)))
 
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Expr) or self._hash != other._hash:
+            return False
+        return (self.op, self.attr, self.shape, self.args) == (other.op, other.attr, other.shape, other.args)
+
     def __reduce__(self):
-        # str hashes are salted per process: an unpickled node recomputes its hash
+        # the cached hash is per process (str hashes are salted): rebuild it when unpickled
         return (Expr, (self.op, self.args, self.attr, self.shape))
 
     # Python operators build expressions, so rules read like the maths.
@@ -104,8 +113,10 @@ def grad(name: str, shape: Shape = (), loss: str = "l") -> Expr:
 def num(value) -> Expr:
     if isinstance(value, bool):
         value = int(value)
-    if isinstance(value, float):
-        value = Fraction(value).limit_denominator(10**12) if value == value else value
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        # 0.1 is meant as 1/10; a float the nearest small fraction does not give (1e-13) stays exact
+        near = Fraction(value).limit_denominator(10**12)
+        value = near if float(near) == value else Fraction(value)
     if isinstance(value, int):
         value = Fraction(value)
     return Expr("num", (), value, ())

@@ -14,7 +14,14 @@ _ELEMENTWISE_SKIP = {"sym", "num", "grad", "dim"}
 
 
 def ivar(name: str) -> Expr:
+    """A free or summed index name: a scalar integer."""
     return Expr("ivar", (), name, ())
+
+
+def isum(body: Expr, k: str, size) -> Expr:
+    """Σ_k body for k = 0 … size − 1; ``size`` is a dims name or an integer."""
+    n = Expr("dim", (), size, ()) if isinstance(size, str) else num(size)
+    return make("isum", body, n, attr=k)
 
 
 def index_form(e: Expr, index: dict[str, str], g: Graph) -> Expr:
@@ -83,7 +90,7 @@ def _matmul_entry(e: Expr, idx: tuple) -> Expr:
     if len(sa) == 2 and len(sb) == 1 and idx[0] is not None:  # (A b)_i = Σ_k A_ik b_k
         k = ivar("k" if idx[0].attr != "k" else "m")
         body = make("mul", entry(a, (idx[0], k)), entry(b, (k,)))
-        return Expr("isum", (body,), (k.attr, sa[1]), ())
+        return isum(body, k.attr, sa[1])
     return _keep(e, idx)
 
 
@@ -107,15 +114,15 @@ def expand_sums(e: Expr, dims: dict[str, int]) -> Expr:
     for node in e.walk():
         args = tuple(memo[a] for a in node.args)
         if node.op == "isum":
-            k, n = node.attr
-            size = dims[n] if isinstance(n, str) else int(n)
-            terms = [substitute(args[0], {ivar(k): num(v)}) for v in range(size)]
+            n = node.args[1]
+            size = dims[n.attr] if n.op == "dim" else int(n.attr)
+            terms = [substitute(args[0], {ivar(node.attr): num(v)}) for v in range(size)]
             out = terms[0]
             for t in terms[1:]:
                 out = make("add", out, t)
             memo[node] = out
         elif args != node.args:
-            memo[node] = make(node.op, *args, attr=node.attr) if node.op != "isum" else node
+            memo[node] = make(node.op, *args, attr=node.attr)
         else:
             memo[node] = node
     return memo[e]

@@ -569,9 +569,57 @@ def op_jac(e: Expr, out: Expr) -> tuple:
     return spec.jac(*e.args, out=out)
 
 
-# ====================================================================== index notation (sheets only)
-defop("ivar", shape=lambda shapes, attr=None: (), form="atom", in_language=False)
-defop("delta", shape=lambda shapes, attr=None: (), form="special", in_language=False,
-      sympy=lambda i, j, attr=None: sympy.KroneckerDelta(i, j), numpy=ew(lambda i, j: (i == j).astype(float)
-                                                                        if hasattr(i, "astype") else float(i == j)))
-defop("isum", shape=lambda shapes, attr=None: (), form="special", in_language=False)
+# ====================================================================== index notation
+# One entry of a matrix-form answer, written with free index names (∂l/∂u_j = δ_jt − p_j):
+#   ivar   a free or summed index name, a scalar integer (attr: the name)
+#   delta  Kronecker delta δ_ij, ASCII ``delta(i, j)``
+#   isum   Σ_k body over k = 0..n−1 (attr: k; args: body and the size n, a ``dim`` or a number),
+#          ASCII ``sum(body, k)``, the range being the size of the axis k indexes
+#   eq     the indicator 1[a = b]; ``lhs == rhs`` is how an identity is written
+# NumPy evaluates them once every index has a value: see indexform.concrete_entries.
+P_CMP = 5
+
+
+def _index_symbol(attr):
+    return sympy.Symbol(attr, integer=True, nonnegative=True)
+
+
+def _sp_isum(body, n, attr=None):
+    k = _index_symbol(attr)
+    return sympy.Add(*[sympy.sympify(body).subs(k, v) for v in range(int(n))])
+
+
+def _np_unbound(vals, bats, e, dims):
+    raise ValueError(f"{e.op} {e.attr!r}: give every index a value first (indexform.concrete_entries)")
+
+
+def _np_indicator(i, j):
+    return np.equal(i, j).astype(float) if np.ndim(i) or np.ndim(j) else float(i == j)
+
+
+def _isum_shape(shapes, attr=None):
+    body, n = shapes
+    if body != () or n != ():
+        raise ShapeError("a sum over an index adds scalars")
+    return ()
+
+
+def _scalar_pair(shapes, attr=None):
+    if any(s != () for s in shapes):
+        raise ShapeError("delta() compares two scalar indices")
+    return ()
+
+
+defop("ivar", shape=lambda shapes, attr=None: (), form="atom", in_language=False,
+      sympy=lambda attr=None: _index_symbol(attr), numpy=_np_unbound, differentiable=False)
+defop("delta", shape=_scalar_pair, form="special", in_language=False, differentiable=False,
+      sympy=lambda i, j, attr=None: sympy.KroneckerDelta(i, j), numpy=ew(_np_indicator), tex=r"\delta",
+      ascii="delta", vjp=lambda G, i, j, out: (None, None), rule="Kronecker delta")
+defop("isum", shape=_isum_shape, form="special", in_language=False, sympy=_sp_isum, numpy=_np_unbound,
+      tex=r"\sum", ascii="sum", rule="sum over an index", differentiable=False)
+defop("eq", shape=same_or_scalar, form="infix", prec=P_CMP, elementwise=True, differentiable=False,
+      partials=lambda a, b, out: (None, None), sympy=_sp_ew2(sympy.KroneckerDelta), numpy=ew(_np_indicator),
+      tex="=", ascii="==", rule="equality")
+
+#: calls of the index notation, read by the parser (not reserved names: a call is never a symbol)
+INDEX_CALLS = ("delta", "where")

@@ -5,6 +5,18 @@ nothing) and every node kind is checked against an allow-list before it is
 turned into an :class:`~derivkit.expr.Expr`.  Nothing is ever evaluated: no
 ``eval``, no ``sympify``.  Problem files and students' ASCII answers share
 this reader.
+
+Limits hold before any work is done: the text's length and nesting, integer
+literals of at most ``MAX_INT_DIGITS`` digits, sizes of ``ones``/``eye``/
+``onehot`` of at most ``MAX_DIM``, and constant sub-expressions, followed in
+float64 as they are read (never as exact big numbers), must stay finite and
+defined: ``10**10**10``, ``1e99999``, ``log(0)``, ``sqrt(-1)``, ``0 ** -1`` and
+any division by a constant zero (``x / 0``) are located errors.
+
+Index notation (one entry of a matrix answer): free index names given in the
+scope (``Scope.indices``), ``delta(i, j)``, ``sum(body, k)`` over the axis that
+``k`` indexes, ``where(i == j, a, b)`` (read as ``δ a + (1 − δ) b``), and
+``lhs == rhs`` (the indicator of equality; an identity is written so).
 """
 from __future__ import annotations
 
@@ -13,12 +25,18 @@ import difflib
 from dataclasses import dataclass
 from typing import Callable
 
+import math
+
+import numpy as np
+
 from .errors import Location, UserError
 from .expr import Expr, ShapeError, make, num, ones, eye
-from .ops import FUNCTIONS
+from .ops import FUNCTIONS, INDEX_CALLS, OPS
+from .problem import MAX_DIM
 
 MAX_LENGTH = 4000     # characters in one expression
 MAX_DEPTH = 60        # nesting of the tree
+MAX_INT_DIGITS = 15   # an integer literal has at most 15 digits (below 10**15: exact in a float)
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
            ast.MatMult: "matmul"}
@@ -29,11 +47,17 @@ SIZED = {"ones": 1, "eye": 1, "onehot": 2}
 
 @dataclass
 class Scope:
-    """How names resolve: ``lookup(name)`` returns an Expr or None; ``names`` for suggestions."""
+    """How names resolve: ``lookup(name)`` returns an Expr or None; ``names`` for suggestions.
+
+    ``indices`` are free index names (a question's ``index:``), read as scalar index
+    variables; ``loss``, when given, lets ``dl/dz`` stand for the upstream gradient ∂l/∂z.
+    """
 
     lookup: Callable[[str], Expr | None]
     names: Callable[[], list[str]]
     dims: dict[str, int]
+    indices: tuple[str, ...] = ()
+    loss: str | None = None
 
 
 def parse_expression(text: str, scope: Scope, where: Location | None = None) -> Expr:
@@ -55,6 +79,14 @@ def parse_expression(text: str, scope: Scope, where: Location | None = None) -> 
     return _Reader(flat.strip(), scope, where, _lead(flat)).read(tree.body, 0)
 
 
+def parse_equation(text: str, scope: Scope, where: Location | None = None) -> tuple[Expr, Expr]:
+    """``lhs == rhs`` (an identity's ``expr``) as its two sides."""
+    e = parse_expression(text, scope, where)
+    if e.op != "eq":
+        raise UserError(f"expected an equation 'lhs == rhs', got {text.strip()!r}", where)
+    return e.args
+
+
 def _lead(s: str) -> int:
     return len(s) - len(s.lstrip())
 
@@ -73,16 +105,49 @@ def _at(where: Location | None, col: int) -> Location | None:
 class _Reader:
     def __init__(self, text: str, scope: Scope, where: Location | None, lead: int):
         self.text, self.scope, self.where, self.lead = text, scope, where, lead
+        #: float64 value of each constant sub-expression read so far (uniform arrays by one number)
+        self.consts: dict[Expr, float] = {}
+        #: index names bound by an enclosing sum(body, k)
+        self.bound: list[str] = []
 
     def fail(self, node: ast.AST, message: str):
         col = _char_col(self.text, getattr(node, "col_offset", 0))
         raise UserError(message, _at(self.where, col + self.lead))
 
+    def segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.text, node) or ""
+
     def build(self, node: ast.AST, op: str, *args: Expr, attr=None) -> Expr:
         try:
-            return make(op, *args, attr=attr)
+            e = make(op, *args, attr=attr)
         except ShapeError as exc:
-            self.fail(node, f"shape mismatch in {ast.get_source_segment(self.text, node) or op!s}: {exc}")
+            self.fail(node, f"shape mismatch in {self.segment(node) or op!s}: {exc}")
+        self.check_constant(node, e)
+        return e
+
+    def check_constant(self, node: ast.AST, e: Expr) -> None:
+        """Follow constants in float64; an undefined or overflowing one is the user's mistake."""
+        known = [self.consts.get(a) for a in e.args]
+        if e.op == "div" and known[1] == 0.0:
+            self.fail(node, f"division by zero in {self.segment(node)}")
+        if not OPS[e.op].elementwise or any(v is None for v in known) or OPS[e.op].numpy is None:
+            return
+        with np.errstate(all="ignore"):
+            value = float(OPS[e.op].numpy([np.float64(v) for v in known], [False] * len(known), e, {}))
+        if not math.isfinite(value):
+            pole = e.op in ("log", "div") or (e.op == "pow" and known[0] == 0.0)
+            what = "is too large for a float" if math.isinf(value) and not pole else "is undefined"
+            self.fail(node, f"the constant {self.segment(node)} {what}")
+        self.consts[e] = value
+
+    def constant(self, e: Expr) -> Expr:
+        if e.op == "num":
+            self.consts[e] = float(e.attr)
+        elif e.op == "dim":
+            self.consts[e] = float(self.scope.dims[e.attr])
+        elif e.op == "ones":
+            self.consts[e] = 1.0
+        return e
 
     def read(self, node: ast.AST, depth: int) -> Expr:
         if depth > MAX_DEPTH:
@@ -99,31 +164,66 @@ class _Reader:
             self.fail(node, f"{v!r} is not a number")
         if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
             self.fail(node, "numbers must be finite")
-        return num(v)
+        if isinstance(v, int) and v >= 10 ** MAX_INT_DIGITS:
+            self.fail(node, f"integer {self.segment(node)[:20]}... is too large "
+                            f"(at most {MAX_INT_DIGITS} digits; write a float such as 1e20)")
+        return self.constant(num(v))
 
     def _Name(self, node, depth):
-        e = self.scope.lookup(node.id)
+        name = node.id
+        if name in self.bound or name in self.scope.indices:
+            from .indexform import ivar
+            return ivar(name)
+        e = self.scope.lookup(name)
         if e is None:
-            close = difflib.get_close_matches(node.id, self.scope.names(), n=1)
+            close = difflib.get_close_matches(name, self.scope.names(), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            self.fail(node, f"unknown name '{node.id}'{hint}")
-        return e
+            self.fail(node, f"unknown name '{name}'{hint}")
+        return self.constant(e)
 
     def _BinOp(self, node, depth):
         op = _BINOPS.get(type(node.op))
         if op is None:
             self.fail(node, "operator not allowed (use + - * / ** @)")
+        g = self.upstream_gradient(node)
+        if g is not None:
+            return g
         a = self.read(node.left, depth)
         b = self.read(node.right, depth)
+        if op == "div" and _is_literal(node.left) and _is_literal(node.right) \
+                and a.attr.denominator == b.attr.denominator == 1 and b.attr != 0:
+            return self.constant(num(a.attr / b.attr))         # 1/3 is one number, as printed
         return self.build(node, op, a, b)
+
+    def upstream_gradient(self, node) -> Expr | None:
+        """``dl/dz`` (l the scope's loss, z a name) is the upstream gradient ∂l/∂z."""
+        loss = self.scope.loss
+        left, right = node.left, node.right
+        if loss is None or not isinstance(node.op, ast.Div) or not isinstance(left, ast.Name) \
+                or not isinstance(right, ast.Name) or left.id != "d" + loss or not right.id.startswith("d"):
+            return None
+        if self.scope.lookup(left.id) is not None and self.scope.lookup(right.id) is not None:
+            return None                 # two real names: an ordinary quotient
+        target = self.scope.lookup(right.id[1:])
+        if target is None or target.op != "sym":
+            return None
+        from .expr import grad
+        return grad(target.attr, target.shape, loss)
 
     def _UnaryOp(self, node, depth):
         a = self.read(node.operand, depth)
         if isinstance(node.op, ast.USub):
-            return num(-a.attr) if a.op == "num" else self.build(node, "neg", a)
+            return self.constant(num(-a.attr)) if a.op == "num" else self.build(node, "neg", a)
         if isinstance(node.op, ast.UAdd):
             return a
         self.fail(node, "operator not allowed")
+
+    def _Compare(self, node, depth):
+        if len(node.ops) != 1 or not isinstance(node.ops[0], ast.Eq):
+            self.fail(node, "only one '==' comparison is allowed (as in 'lhs == rhs' or where(j == t, a, b))")
+        a = self.read(node.left, depth)
+        b = self.read(node.comparators[0], depth)
+        return self.build(node, "eq", a, b)
 
     def _Attribute(self, node, depth):
         if node.attr != "T":
@@ -159,28 +259,94 @@ class _Reader:
             self.fail(node, f"{name}() takes no keyword arguments")
         if name in SIZED:
             return self._sized(node, name, depth)
+        if name == "delta":
+            if len(node.args) != 2:
+                self.fail(node, "delta() takes two indices, as in delta(j, t)")
+            return self.build(node, "delta", *(self.read(a, depth) for a in node.args))
+        if name == "where":
+            return self._where(node, depth)
+        if name == "sum" and len(node.args) == 2:
+            return self._index_sum(node, depth)
         op = FUNCTIONS.get(name)
         if op is None:
-            close = difflib.get_close_matches(name, list(FUNCTIONS) + list(SIZED), n=1)
+            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.fail(node, f"unknown function '{name}'{hint}")
         if len(node.args) != 1:
             self.fail(node, f"{name}() takes one argument, got {len(node.args)}")
         return self.build(node, op.name, self.read(node.args[0], depth))
 
+    def _where(self, node, depth):
+        """where(cond, a, b) = cond * a + (1 - cond) * b, cond an indicator such as j == t."""
+        if len(node.args) != 3:
+            self.fail(node, "where() takes a condition and two values, as in where(j == t, 1 - p[j], -p[j])")
+        cond, a, b = (self.read(x, depth) for x in node.args)
+        if cond.op not in ("eq", "delta"):
+            self.fail(node.args[0], "the condition of where() is an equality such as j == t")
+        one = num(1)
+        return self.build(node, "add", self.build(node, "mul", cond, a),
+                          self.build(node, "mul", self.build(node, "sub", one, cond), b))
+
+    def _index_sum(self, node, depth):
+        """sum(body, k): Σ over k of body, k running over the axis it indexes."""
+        body_node, k_node = node.args
+        if not isinstance(k_node, ast.Name):
+            self.fail(k_node, "the second argument of sum() is an index name, as in sum(w[k] * x[k], k)")
+        k = k_node.id
+        if k in self.bound or k in self.scope.indices or self.scope.lookup(k) is not None:
+            self.fail(k_node, f"the summation index '{k}' is already a name here; choose a new one")
+        self.bound.append(k)
+        try:
+            body = self.read(body_node, depth)
+        finally:
+            self.bound.pop()
+        if body.shape != ():
+            self.fail(body_node, "the body of a sum over an index must be a scalar (index it, e.g. w[k])")
+        sizes = _index_sizes(body, k)
+        if not sizes:
+            self.fail(k_node, f"'{k}' indexes nothing in the sum, so its range is unknown")
+        if len(sizes) > 1:
+            self.fail(k_node, f"'{k}' indexes axes of different sizes {sorted(map(str, sizes))}")
+        from .indexform import isum
+        return isum(body, k, sizes.pop())
+
     def _sized(self, node, name, depth):
-        if len(node.args) != SIZED[name]:
-            self.fail(node, f"{name}() takes {SIZED[name]} argument(s)")
-        size_node = node.args[-1]
-        if isinstance(size_node, ast.Name) and size_node.id in self.scope.dims:
-            size = size_node.id
-        elif isinstance(size_node, ast.Constant) and type(size_node.value) is int and size_node.value > 0:
-            size = size_node.value
-        else:
-            self.fail(size_node, f"the size in {name}() must be a dims name or a positive integer")
+        wanted = {"ones": (1, 2), "eye": (1,), "onehot": (2,)}[name]
+        if len(node.args) not in wanted:
+            self.fail(node, f"{name}() takes {' or '.join(map(str, wanted))} argument(s)")
+        sizes = []
+        for size_node in node.args[1:] if name == "onehot" else node.args:
+            if isinstance(size_node, ast.Name) and size_node.id in self.scope.dims:
+                sizes.append(size_node.id)
+            elif isinstance(size_node, ast.Constant) and type(size_node.value) is int and size_node.value > 0:
+                if size_node.value > MAX_DIM:
+                    self.fail(size_node, f"the size in {name}() is at most {MAX_DIM}")
+                sizes.append(size_node.value)
+            else:
+                self.fail(size_node, f"the size in {name}() must be a dims name or a positive integer")
         if name == "ones":
-            return ones((size,))
+            return self.constant(ones(tuple(sizes)))
         if name == "eye":
-            return eye(size)
+            return eye(sizes[0])
         t = self.read(node.args[0], depth)
-        return self.build(node, "onehot", t, attr=size)
+        return self.build(node, "onehot", t, attr=sizes[0])
+
+
+def _is_literal(node: ast.AST) -> bool:
+    """An integer written as digits, possibly negated."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _index_sizes(body: Expr, k: str) -> set:
+    """Sizes of the axes that the index ``k`` picks in ``body``."""
+    sizes = set()
+    for n in body.walk():
+        if n.op == "index":
+            for axis, i in enumerate(n.args[1:]):
+                if i.op == "ivar" and i.attr == k:
+                    sizes.add(n.args[0].shape[axis])
+        elif n.op == "onehot" and n.args[0].op == "ivar" and n.args[0].attr == k:
+            sizes.add(n.attr)
+    return sizes

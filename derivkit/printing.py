@@ -10,7 +10,7 @@ import re
 from fractions import Fraction
 
 from .expr import Expr
-from .ops import OPS, P_ADD, P_ATOM, P_MUL, P_NEG, P_POW
+from .ops import OPS, P_ADD, P_ATOM, P_CMP, P_MUL, P_NEG, P_POW
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
          "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
@@ -59,9 +59,10 @@ class Printer:
             return P_MUL
         return OPS[e.op].prec
 
-    def wrap(self, e: Expr, min_prec: int, strict: bool = False, parent: Expr | None = None) -> str:
+    def wrap(self, e: Expr, min_prec: int, strict: bool = False, parent: Expr | None = None,
+             left: bool = False) -> str:
         s = self.p(e)
-        pe = self.prec(e)
+        pe = self.left_prec(e) if left else self.prec(e)
         if parent is not None and self.mixed(parent, e):
             return self.paren(s)
         if pe < min_prec or (strict and pe == min_prec):
@@ -81,25 +82,54 @@ class Printer:
         mul = parent if parent.op == "mul" else child
         return not self.implicit(mul)
 
+    #: parenthesise the right operand of an infix op at the same precedence even where the
+    #: maths is associative, so that the text reads back to the same tree (the ASCII printer)
+    exact = False
+
     def _form_infix(self, e: Expr, spec) -> str:
         a, b = e.args
-        left = self.wrap(a, spec.prec, strict=spec.prec == P_POW, parent=e)
-        right = self.wrap(b, spec.prec, strict=spec.name in ("sub", "div", "matmul") or spec.prec == P_POW,
-                          parent=e)
+        left = self.wrap(a, spec.prec, strict=spec.prec in (P_POW, P_CMP), parent=e, left=True)
+        if self.reaches_right(a) and spec.prec >= P_MUL:
+            left = self.paren(left)
+        right = self.wrap(b, spec.prec, strict=self.exact or spec.name in ("sub", "div", "matmul")
+                          or spec.prec in (P_POW, P_CMP), parent=e)
         return self.infix(e, spec, left, right)
 
     def _form_prefix(self, e: Expr, spec) -> str:
-        return "-" + self.wrap(e.args[0], P_POW if e.args[0].op == "num" else P_MUL)
+        (a,) = e.args
+        s = self.wrap(a, P_POW if a.op == "num" else P_MUL)
+        return "-" + (self.paren(s) if s.startswith("-") else s)       # never "--"
 
     def _form_postfix(self, e: Expr, spec) -> str:
-        return self.wrap(e.args[0], P_ATOM) + self.sym_of(spec)
+        return self.postfix_base(e.args[0]) + self.sym_of(spec)
+
+    def reaches_right(self, e: Expr) -> bool:
+        """A form that takes in all that follows it (Σ in LaTeX): parenthesised before a product."""
+        return False
+
+    def left_prec(self, e: Expr) -> int:
+        """The precedence of ``e`` as the left operand of an infix op."""
+        return self.prec(e)
+
+    def postfix_base(self, e: Expr) -> str:
+        """The operand of ``.T`` or ``[i]``: a number too is parenthesised (``2.T`` is no transpose)."""
+        s = self.wrap(e, P_ATOM)
+        return self.paren(s) if e.op == "num" and not s.startswith(self.paren("")[:1]) else s
 
     def _form_func(self, e: Expr, spec) -> str:
         return self.func(spec, [self.p(a) for a in e.args])
 
 
 class AsciiPrinter(Printer):
-    """The expression language, readable back by :func:`derivkit.parse.parse_expression`."""
+    """The expression language, readable back by :func:`derivkit.parse.parse_expression`.
+
+    Python's grammar reads ``*``, ``/`` and ``@`` at one level, left to right, so a right
+    operand at that level is always parenthesised (``x * ((M @ x) / x)``): the text parses
+    back to the same tree, up to numbers (``-2`` is one number, ``1/3`` one fraction) and a
+    negated product (``-t / y`` reads as ``(-t) / y``, the same value).
+    """
+
+    exact = True
 
     def paren(self, s: str) -> str:
         return f"({s})"
@@ -121,16 +151,16 @@ class AsciiPrinter(Printer):
 
     def _print_num(self, e):
         v = e.attr
-        if isinstance(v, Fraction):
+        if isinstance(v, Fraction) and _short(v.numerator) and _short(v.denominator):
             return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
-        return repr(v)
+        return repr(float(v))          # a literal the parser takes (it refuses 16-digit integers)
 
     def _print_grad(self, e):
         loss, name = e.attr
         return f"d{loss}/d{name}"
 
     def _print_ones(self, e):
-        return f"ones({e.shape[0]})" if len(e.shape) == 1 else f"(ones({e.shape[0]}) @ ones({e.shape[1]}).T)"
+        return f"ones({', '.join(map(str, e.shape))})"
 
     def _print_eye(self, e):
         return f"eye({e.shape[0]})"
@@ -139,7 +169,16 @@ class AsciiPrinter(Printer):
         return f"onehot({self.p(e.args[0])}, {e.attr})"
 
     def _print_index(self, e):
-        return self.wrap(e.args[0], P_ATOM) + "[" + ", ".join(self.p(i) for i in e.args[1:]) + "]"
+        return self.postfix_base(e.args[0]) + "[" + ", ".join(self.p(i) for i in e.args[1:]) + "]"
+
+    def _print_ivar(self, e):
+        return e.attr
+
+    def _print_delta(self, e):
+        return f"delta({self.p(e.args[0])}, {self.p(e.args[1])})"
+
+    def _print_isum(self, e):
+        return f"sum({self.p(e.args[0])}, {e.attr})"
 
     def _print_sqrt(self, e):
         return f"sqrt({self.p(e.args[0])})"
@@ -150,9 +189,18 @@ class AsciiPrinter(Printer):
     def _print_relu_prime(self, e):
         return f"relu_prime({self.p(e.args[0])})"
 
+    def left_prec(self, e: Expr) -> int:
+        # Python's unary minus binds tighter than * / @ (not than **): -a * b is (-a) * b, so a
+        # negation on the left needs no parentheses, and -(a * b), printed -a * b, reads back as it.
+        pe = self.prec(e)
+        return P_POW - 1 if pe == P_NEG else pe
+
     def prec(self, e: Expr) -> int:
         if e.op == "grad":
-            return P_MUL      # dl/dz binds like a division
+            return P_MUL - 1      # dl/dz is a quotient in Python: parenthesised next to * / @ and after -
+        if e.op == "num" and not (isinstance(e.attr, Fraction) and _short(e.attr.numerator)
+                                  and _short(e.attr.denominator)):
+            return P_NEG if e.attr < 0 else P_ATOM      # printed as a float literal
         return super().prec(e)
 
 
@@ -168,6 +216,9 @@ class LatexPrinter(Printer):
     def implicit(self, e: Expr) -> bool:
         a, b = e.args
         return a.shape == () or b.shape == ()
+
+    def reaches_right(self, e: Expr) -> bool:
+        return e.op == "sum"
 
     def infix(self, e, spec, left, right) -> str:
         name = spec.name
@@ -197,6 +248,9 @@ class LatexPrinter(Printer):
 
     def _print_num(self, e):
         v = e.attr
+        if not (isinstance(v, Fraction) and _short(v.numerator) and _short(v.denominator)):
+            mantissa, _, exponent = f"{float(v):.6g}".partition("e")
+            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}" if exponent else mantissa
         if isinstance(v, Fraction) and v.denominator != 1:
             sign = "-" if v < 0 else ""
             return rf"{sign}\frac{{{abs(v.numerator)}}}{{{v.denominator}}}"
@@ -228,8 +282,17 @@ class LatexPrinter(Printer):
     def _print_relu_prime(self, e):
         return rf"\mathbb{{1}}\left[{self.p(e.args[0])} > 0\right]"
 
+    def _print_ivar(self, e):
+        return e.attr
+
+    def _print_delta(self, e):
+        return rf"\delta_{{{self.p(e.args[0])}{self.p(e.args[1])}}}"
+
+    def _print_isum(self, e):
+        return rf"\sum_{{{e.attr}=1}}^{{{self.p(e.args[1])}}} {self.wrap(e.args[0], P_MUL)}"
+
     def _print_sum(self, e):
-        return rf"\sum {self.wrap(e.args[0], P_ATOM)}"
+        return rf"\sum {self.wrap(e.args[0], P_POW)}"
 
     def _print_T(self, e):
         return self.base(e.args[0]) + r"^{\top}"
@@ -244,12 +307,15 @@ class LatexPrinter(Printer):
         return f"{{{s}}}" if "^" in s and not s.startswith(r"\left(") else s
 
     def prec(self, e: Expr) -> int:
-        if e.op in ("div", "grad", "sqrt", "abs", "relu_prime", "onehot", "index"):
-            return P_ATOM if e.op != "div" else P_POW
+        """Where LaTeX's look differs from the ASCII operator's binding."""
+        if e.op == "div":
+            return P_POW      # \frac{}{} is one block, though no base for a superscript
         if e.op == "sum":
-            return P_MUL
+            return P_MUL      # \sum x: no parentheses of its own
         if e.op == "isum":
-            return P_ADD
+            return P_ADD      # \sum_{k} takes in all that follows it
+        if OPS[e.op].form == "special":
+            return P_ATOM     # \sqrt{}, |.|, 1[.], e_t, x_i, \delta_{jt}: closed blocks
         return super().prec(e)
 
 
@@ -261,35 +327,7 @@ def to_latex(e: Expr, names: dict[str, str] | None = None) -> str:
     return LatexPrinter(names).doprint(e)
 
 
-def _latex_ivar(self, e):
-    return e.attr
-
-
-def _latex_delta(self, e):
-    return rf"\delta_{{{self.p(e.args[0])}{self.p(e.args[1])}}}"
-
-
-def _latex_isum(self, e):
-    k, n = e.attr
-    return rf"\sum_{{{k}=1}}^{{{n}}} {self.wrap(e.args[0], P_MUL)}"
-
-
-def _ascii_ivar(self, e):
-    return e.attr
-
-
-def _ascii_delta(self, e):
-    return f"delta({self.p(e.args[0])}, {self.p(e.args[1])})"
-
-
-def _ascii_isum(self, e):
-    k, n = e.attr
-    return f"sum_{k}({self.p(e.args[0])})"
-
-
-LatexPrinter._print_ivar = _latex_ivar
-LatexPrinter._print_delta = _latex_delta
-LatexPrinter._print_isum = _latex_isum
-AsciiPrinter._print_ivar = _ascii_ivar
-AsciiPrinter._print_delta = _ascii_delta
-AsciiPrinter._print_isum = _ascii_isum
+def _short(n: int) -> bool:
+    """An integer the parser reads as a literal (at most MAX_INT_DIGITS digits)."""
+    from .parse import MAX_INT_DIGITS
+    return abs(n) < 10 ** MAX_INT_DIGITS

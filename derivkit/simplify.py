@@ -9,6 +9,10 @@ such terms, and a few facts are used:
   becomes y − t);
 * u ⊙ e_t = u_t e_t for a one-hot vector e_t;
 * identities: x·1, x + 0, (xᵀ)ᵀ, A I, and like terms are collected.
+
+Two things it never does: drop a division by zero (a node with one beneath it
+is left as it is, so its value stays infinite or undefined), and fold numbers
+into a coefficient beyond ``MAX_COEF_BITS`` bits (``2**(10**9)`` stays a power).
 """
 from __future__ import annotations
 
@@ -29,17 +33,46 @@ NO_FACTS = Facts()
 
 _MONOMIAL_OPS = {"mul", "div", "neg", "num"}
 
+#: numerator and denominator of a folded coefficient stay below 2**MAX_COEF_BITS (a float's range)
+MAX_COEF_BITS = 1024
+
 
 def simplify(e: Expr, facts: Facts = NO_FACTS) -> Expr:
     memo: dict[Expr, Expr] = {}
+    by_zero: set[Expr] = set()        # results with a division by zero beneath them
     for node in e.walk():
         if node.args:
             args = tuple(memo[a] for a in node.args)
             rebuilt = node if args == node.args else make(node.op, *args, attr=node.attr)
-            memo[node] = _local(rebuilt, facts)
+            if any(a in by_zero for a in args) or _divides_by_zero(rebuilt):
+                by_zero.add(rebuilt)
+                memo[node] = rebuilt
+            else:
+                memo[node] = _local(rebuilt, facts)
         else:
             memo[node] = node
     return memo[e]
+
+
+def _divides_by_zero(e: Expr) -> bool:
+    """x / 0 or 0 ** (negative number): a value simplification must keep undefined."""
+    if e.op == "div":
+        return e.args[1].is_num(0)
+    if e.op == "pow":
+        base, ex = e.args
+        return base.is_num(0) and ex.op == "num" and ex.attr < 0
+    return False
+
+
+def _fold(coef: Fraction, v: Fraction, power: int) -> Fraction | None:
+    """coef · v**power, or None when it would not fit in MAX_COEF_BITS (or divides by zero)."""
+    if v == 0:
+        return Fraction(0) if power > 0 else None
+    p = abs(power)
+    bits = max(v.numerator.bit_length(), v.denominator.bit_length()) * p
+    if bits + max(coef.numerator.bit_length(), coef.denominator.bit_length()) > MAX_COEF_BITS:
+        return None
+    return coef * v ** power
 
 
 def _local(e: Expr, facts: Facts) -> Expr:
@@ -100,12 +133,10 @@ def _monomial(e: Expr) -> tuple[Fraction, list[list]]:
 
     def visit(x: Expr, power: int) -> None:
         nonlocal coef
-        if x.op == "num":
-            v = x.attr
-            if isinstance(v, Fraction):
-                coef *= v ** power if v != 0 or power > 0 else 1
-                if v == 0 and power > 0:
-                    coef = Fraction(0)
+        if x.op == "num" and isinstance(x.attr, Fraction):
+            folded = _fold(coef, x.attr, power)
+            if folded is not None:
+                coef = folded
                 return
         if x.op == "mul":
             visit(x.args[0], power)
@@ -117,7 +148,8 @@ def _monomial(e: Expr) -> tuple[Fraction, list[list]]:
             if power % 2:                      # (−x)^p = (−1)^p x^p
                 coef = -coef
             visit(x.args[0], power)
-        elif x.op == "pow" and x.args[1].op == "num" and x.args[1].attr.denominator == 1:
+        elif x.op == "pow" and x.args[1].op == "num" and x.args[1].attr.denominator == 1 \
+                and abs(power * x.args[1].attr) <= 2 ** 32:
             visit(x.args[0], power * int(x.args[1].attr))
         else:
             add(x, power)
@@ -170,7 +202,7 @@ def _product(factors: list[Expr]) -> Expr:
 
 def _build_monomial(coef: Fraction, factors: list[list], shape) -> Expr:
     """Rebuild ``coef · Π base^p`` with a single fraction bar and the sign in front."""
-    if coef == 0:
+    if coef == 0 and not _has_zero_base(factors):
         return ZERO
     factors = _clean(factors, shape)
     sign = -1 if coef < 0 else 1
@@ -200,7 +232,14 @@ def _terms(e: Expr, sign: int = 1) -> list[tuple[Fraction, list[list]]]:
 
 
 def _key(factors: list[list]):
+    if _has_zero_base(factors):
+        return object()             # 1/0 − 1/0 is not 0: such a term is never collected
     return frozenset((b, p) for b, p in factors if p != 0)
+
+
+def _has_zero_base(factors: list[list]) -> bool:
+    """A factor 0**p left unfolded (p < 0): the term is undefined, whatever its coefficient."""
+    return any(b.is_num(0) for b, p in factors)
 
 
 def _rebuild_sum(terms, shape) -> Expr:
@@ -213,7 +252,7 @@ def _rebuild_sum(terms, shape) -> Expr:
                 break
         else:
             collected.append([coef, factors, k])
-    live = [(c, f) for c, f, _ in collected if c != 0]
+    live = [(c, f) for c, f, _ in collected if c != 0 or _has_zero_base(f)]
     if not live:
         return ZERO if shape == () else make("mul", ZERO, ones(shape))
     # Lead with a positive term: y − t rather than −t + y.

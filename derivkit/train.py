@@ -360,7 +360,7 @@ def _prediction(graph: Graph, mapping: dict[Expr, Expr]) -> Expr | None:
     if shape is None:
         return None
     for name in reversed([n for n in graph.nodes if n != graph.loss]):
-        e = mapping[sym(name)]
+        e = mapping[graph.ref(name)]
         if e.shape == shape and target not in _leaf_names(e):
             return e
     for node in loss.walk():
@@ -1106,7 +1106,7 @@ def _describe_rule(graph: Graph, binding: Binding) -> str | None:
     if pred is None:
         return None
     for name in graph.nodes:                  # name the node when the prediction is one
-        if mapping[sym(name)] == pred:
+        if mapping[graph.ref(name)] == pred:
             return f"argmax of {name}"
     return f"argmax of {to_ascii(pred)}"
 

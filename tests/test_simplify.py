@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from conftest import (DIMS, SHAPES, all_finite, atom_shape_clash, close, evaluate, expressions, make_scope, parse,
+from conftest import (DIMS, SHAPES, all_finite, close, evaluate, expressions, make_scope, parse,
                       random_values)
-from derivkit.expr import ONE, Expr
+from derivkit.expr import ONE, Expr, make, num, sym
 from derivkit.printing import to_ascii
-from derivkit.simplify import Facts, simplify
+from derivkit.simplify import MAX_COEF_BITS, Facts, simplify
 
 ONEHOT = Facts(sums_to_one=frozenset({"t1"}))
 SC = make_scope({**SHAPES, "t1": ("C",)}, DIMS)
@@ -129,7 +129,6 @@ def test_simplification_never_changes_the_value(e):
     assume(not _constant_relu_prime(e))       # a separate bug, see test_numeric
     assume(all_finite(e, _VALUES))             # x / 0: a separate bug, below
     simplified = simplify(e)
-    assume(not atom_shape_clash(simplified))    # ones(D) == ones(D, D): a separate bug, below
     assume(not _constant_relu_prime(simplified))
     with np.errstate(all="ignore"):
         before = np.asarray(evaluate(e, _VALUES, DIMS), dtype=float)
@@ -152,7 +151,6 @@ def test_simplification_with_the_one_hot_fact_holds_on_one_hot_values(e):
     vals["x"] = np.array([0.0, 1.0, 0.0])
     assume(all_finite(e, vals))
     simplified = simplify(e, Facts(frozenset({"x"})))
-    assume(not atom_shape_clash(simplified))
     assume(not _constant_relu_prime(simplified))
     with np.errstate(all="ignore"):
         before = np.asarray(evaluate(e, vals, DIMS), dtype=float)
@@ -164,16 +162,34 @@ def test_simplification_with_the_one_hot_fact_holds_on_one_hot_values(e):
     assert np.allclose(after[ok], before[ok], rtol=1e-7, atol=1e-9 * scale)
 
 
-@pytest.mark.xfail(reason="BUG: simplify drops a division by the number 0 (x / 0 -> x, (0*s)**-1 -> 1)",
-                   strict=True)
-def test_division_by_zero_is_not_simplified_away():
-    for text in ("x / 0", "s * (0 * r)**-1"):
-        e = P(text)
-        with np.errstate(all="ignore"):
-            before = evaluate(e, {"x": np.ones(3), "s": 1.0, "r": 2.0}, DIMS)
-            after = evaluate(simplify(e), {"x": np.ones(3), "s": 1.0, "r": 2.0}, DIMS)
-        assert not np.all(np.isfinite(before))
-        assert not np.all(np.isfinite(after)), f"{text} -> {to_ascii(simplify(e))}"
+@pytest.mark.parametrize("build", [
+    lambda x, s, r: x / num(0),                                  # (the parser refuses x / 0 itself)
+    lambda x, s, r: s * (num(0) * r) ** num(-1),
+    lambda x, s, r: num(0) * s * (num(0) * r) ** num(-1),
+    lambda x, s, r: s / (num(0) * r) - s / (num(0) * r),
+    lambda x, s, r: (x / num(0)).T.T + x,
+    lambda x, s, r: make("sum", x * num(0) ** num(-2)),
+])
+def test_division_by_zero_is_not_simplified_away(build):
+    x, s, r = sym("x", ("D",)), sym("s"), sym("r")
+    e = build(x, s, r)
+    vals = {"x": np.ones(3), "s": 1.0, "r": 2.0}
+    with np.errstate(all="ignore"):
+        before = evaluate(e, vals, DIMS)
+        after = evaluate(simplify(e), vals, DIMS)
+    assert not np.all(np.isfinite(before))
+    assert not np.all(np.isfinite(after)), f"{to_ascii(e)} -> {to_ascii(simplify(e))}"
+
+
+@pytest.mark.parametrize("text", ["(2 * s) ** 100000", "((2 * s) ** 1000) ** 1000", "1.0000001 ** 1000000 * s",
+                                  "(s * 3 ** 600) * 3 ** 600"])
+def test_huge_coefficients_stay_unfolded(text):
+    """Folding numbers exactly would build integers of millions of digits (and hang)."""
+    e = simplify(P(text))
+    for n in e.walk():
+        if n.op == "num":
+            assert max(n.attr.numerator.bit_length(), n.attr.denominator.bit_length()) <= MAX_COEF_BITS
+    assert len(to_ascii(e)) < 200
 
 
 @pytest.mark.parametrize("text", ["(-x)**2", "(-s * r)**2", "(-x)**-2", "((-W) * W)**2", "(-(x - u))**2"])
@@ -192,8 +208,6 @@ def test_odd_powers_of_a_negation_keep_their_sign():
         assert close(evaluate(simplify(e), vals, DIMS), evaluate(e, vals, DIMS)), text
 
 
-@pytest.mark.xfail(reason="BUG: Expr equality ignores the shape, so ones(D) == ones(D, D) and eye(D) == eye(H); "
-                          "Program's shared sub-expressions then mix them up", strict=True)
 def test_ones_of_different_shapes_stay_apart():
     e = simplify(P("(M / M) @ (u / u)"))          # (ones(D) @ ones(D).T) @ ones(D)
     vals = {"M": np.eye(3) + 1, "u": np.ones(3)}

@@ -60,7 +60,7 @@ from fractions import Fraction
 
 from derivkit.errors import Location
 from derivkit.expr import ONE, Expr, ShapeError, grad, make, num
-from derivkit.indexform import ivar
+from derivkit.indexform import isum, ivar
 from derivkit.parse import MAX_DEPTH, MAX_LENGTH
 
 from . import notation as N
@@ -711,7 +711,7 @@ class _Parser:
         if body.shape != ():
             self.fail(f"the body of a sum over {index} must be a scalar (index it: x_{index})", t.pos)
         size = self.sum_size(body, index, lower, upper, t.pos)
-        return self.build("isum", body, attr=(index, size), pos=t.pos)
+        return self.checked(isum(body, index, size), t.pos)
 
     def sum_index(self, toks: list[Token], pos: int) -> tuple[str, int | None]:
         if not toks or toks[0].kind != WORD or len(toks[0].text) != 1:

@@ -209,9 +209,12 @@ class AnswerScope:
 
 
 def answer_scope(graph, question=None) -> AnswerScope:
-    """The AnswerScope of a problem's graph, with ``question``'s free index names (``index:``)."""
+    """The AnswerScope of a problem's graph, with ``question``'s free index names (``index:``)
+    and free variables (an identity's ``vars:``)."""
+    from derivkit.expr import sym
     from derivkit.indexform import ivar
-    extra = {n: ivar(n) for n in (getattr(question, "index", None) or {})}
+    extra = {n: sym(n, tuple(shape)) for n, shape in (getattr(question, "vars", None) or {}).items()}
+    extra.update({n: ivar(n) for n in (getattr(question, "index", None) or {})})
     problem = graph.problem
     return AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases,
                           class_counts(graph))

@@ -385,7 +385,11 @@ def test_solve_latex_reads_back_to_the_reference(path):
         if ans.reference is None or (path.name, qid) in UNSIZED:
             continue
         pairs = []          # (LaTeX, the expression it prints, its free indices)
-        if ans.latex != ans.extra.get("index_latex"):
+        for name, shape in (q.vars or {}).items():        # an identity's free variables
+            vals[name] = rng.normal(size=concrete(tuple(shape), g.dims))
+        if q.kind == "identity":
+            pairs.append((ans.extra["rhs_latex"], ans.reference, None))
+        elif ans.latex != ans.extra.get("index_latex"):
             pairs.append((ans.latex, ans.reference, None))
         if "index_latex" in ans.extra and q.kind == "grad":
             pairs.append((ans.extra["index_latex"], index_form(ans.reference, q.index, g), q.index))
