@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from derivkit.derive import derive                      # noqa: E402
 from derivkit.graph import build_graph                  # noqa: E402
 from derivkit.problem import parse_problem              # noqa: E402
-from derivkit.train import compile_problem, sgd_epoch   # noqa: E402
+from derivkit.training import compile_problem, sgd_epoch   # noqa: E402
 
 PROBLEM = """
 id: bench-mlp-784-300-10

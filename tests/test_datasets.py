@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derivkit.datasets import (
+from derivkit.training.datasets import (
     CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, load_mnist,
     make_dataset, read_idx, standardize, train_val_split,
 )

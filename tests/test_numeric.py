@@ -348,8 +348,6 @@ def test_scaled_and_negated_batch_sums():
     assert close(got["d"], 3.0 * U.sum(axis=0))
 
 
-@pytest.mark.xfail(reason="BUG: Program batch_sum of an outer product with neither side batched gives "
-                          "len(v) * u v^T (the 'sum' kind gives the value itself)", strict=True)
 def test_unbatched_outer_product_batch_sum_is_consistent():
     u, v = sym("u", ("N",)), sym("v", ("M",))
     dims = {"N": 2, "M": 3}
@@ -369,7 +367,7 @@ def test_forward_values_batched_matches_per_sample():
             assert close(nodes[n][i], one[n]), n
 
 
-# ====================================================================== known bug
+# ====================================================================== constants
 RELU_PRIME_CONST = """\
 id: relu-prime-const
 dims: {D: 3}
@@ -381,8 +379,6 @@ loss:
 """
 
 
-@pytest.mark.xfail(reason="BUG: relu_prime of a number crashes NumPy evaluation "
-                          "(AttributeError: 'bool' object has no attribute 'astype')", strict=True)
 def test_relu_prime_of_a_constant_evaluates():
     g, d = graph_from_text(RELU_PRIME_CONST)
     assert float(evaluate(make("relu_prime", num(1)), {}, {})) == 1.0

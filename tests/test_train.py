@@ -15,8 +15,8 @@ from conftest import LOCATED, ROOT, SEED_PROBLEMS, graph_from_text, loaded, loca
 from derivkit.errors import UserError
 from derivkit.expr import concrete
 from derivkit.numeric import Program, forward_values
-from derivkit.train import (
-    compile_problem, init_params, planned_epochs, plot_curve, read_settings, run_check, write_curve,
+from derivkit.training import (
+    TrainResult, compile_problem, init_params, planned_epochs, plot_curve, read_settings, run_check, write_curve,
 )
 
 PROBLEMS = ROOT / "problems"
@@ -75,9 +75,14 @@ def problem(check: str, network: str = NETWORK, filename: str = "p.yaml"):
     return graph_from_text(network + check, filename)
 
 
-def run(check: str, network: str = NETWORK, **kw) -> dict:
+def trained(check: str, network: str = NETWORK, **kw) -> TrainResult:
     g, d = problem(check, network)
     return run_check(g, d, **kw)
+
+
+def run(check: str, network: str = NETWORK, **kw) -> dict:
+    """The contract's ``train`` dictionary of a run."""
+    return trained(check, network, **kw).to_json()
 
 
 def with_train(extra: str, check: str = SMALL_CHECK) -> str:
@@ -176,7 +181,7 @@ def test_seed_network_loss_falls_on_ellipse_circle():
 def test_seed_problem_check_section():
     """problems/mlp_sigmoid_softmax_ce.yaml: 4 learning rates x 3 repeats, 5 epochs of per-sample SGD."""
     _, g, d = loaded(PROBLEMS / "mlp_sigmoid_softmax_ce.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert [row["lr"] for row in r["sweep"]] == [0.001, 0.003, 0.01, 0.03]
     assert len(r["runs"]) == 12 and len(r["mean_loss"]) == len(r["std_loss"]) == 5
     assert falls(r["loss"])
@@ -201,14 +206,14 @@ def test_every_check_section_trains_with_falling_loss(path):
     data = problem_.check.get("data", {})
     if data.get("dataset") == "digits":
         pytest.importorskip("sklearn")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert falls(r["loss"]), r["loss"]
     assert r["passed"], r["expect"]
 
 
 def test_moons_tanh_logistic_reaches_95_percent():
     _, g, d = loaded(TEST_PROBLEMS / "train_moons_tanh_logistic.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["accuracy"] >= 0.95 and r["passed"]
     assert r["expect"]["accuracy_above"] == {"limit": 0.95, "value": r["accuracy"], "met": True}
     assert r["accuracy_rule"] == "the label with the smaller loss"
@@ -217,7 +222,7 @@ def test_moons_tanh_logistic_reaches_95_percent():
 def test_digits_seed_network_reaches_95_percent():
     pytest.importorskip("sklearn")
     _, g, d = loaded(TEST_PROBLEMS / "train_digits_sigmoid_softmax.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["accuracy"] >= 0.95 and r["passed"]
     assert r["dims"]["D"] == 64 and r["dims"]["C"] == 10
 
@@ -245,7 +250,7 @@ check:
 
 def test_class_index_target():
     _, g, d = loaded(TEST_PROBLEMS / "class_log_softmax.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["dims"]["C"] == 2 and r["accuracy"] is not None
     assert r["accuracy_rule"] == "argmax of log_softmax(W @ x + b)"
 
@@ -267,7 +272,7 @@ def test_scalar_input_takes_one_feature_data():
     g.problem.check = {"data": {"generator": "sinusoid", "n": 200, "seed": 0},
                        "train": {"lr": 0.05, "epochs": 5}}
     try:
-        r = run_check(g, d)
+        r = run_check(g, d).to_json()
     finally:
         g.problem.check = None
     assert falls(r["loss"])
@@ -543,7 +548,7 @@ check:
     from derivkit.graph import build_graph
     from derivkit.problem import load_problem
     g = build_graph(load_problem(path))
-    r = run_check(g, derive(g), base_dir=tmp_path)
+    r = run_check(g, derive(g), base_dir=tmp_path).to_json()
     assert r["dims"] == {"D": 784, "H": 16, "C": 10}
     assert falls(r["loss"]) and r["accuracy"] > 0.5
 
@@ -559,7 +564,7 @@ def test_missing_data_file_points_at_the_path(tmp_path):
 
 # ---------------------------------------------------------------------------- curves
 def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
-    r = run(SMALL_CHECK.replace("lr: 0.05", "lr: [0.01, 0.05]") + "  repeats: 2\n")
+    r = trained(SMALL_CHECK.replace("lr: 0.05", "lr: [0.01, 0.05]") + "  repeats: 2\n")
     path = tmp_path / "curve.csv"
     write_curve(r, path)
     rows = list(csv.reader(path.open()))
@@ -568,7 +573,7 @@ def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
     assert len(body) == 2 * 2 * 4
     assert [row[0] for row in body[:5]] == ["0", "0", "0", "0", "1"]
     assert [int(row[2]) for row in body[:4]] == [1, 2, 3, 4]
-    first = r["runs"][0]
+    first = r.runs[0]
     assert float(body[0][1]) == first["lr"]
     assert [float(row[3]) for row in body[:4]] == first["loss"]
     assert [float(row[4]) for row in body[:4]] == first["val_loss"]
@@ -576,7 +581,7 @@ def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
 
 
 def test_curve_csv_for_regression_leaves_accuracy_empty(tmp_path):
-    r = run("check:\n  dims: {H: 3}\n  data: {generator: sinusoid, n: 100}\n  train: {epochs: 2}\n",
+    r = trained("check:\n  dims: {H: 3}\n  data: {generator: sinusoid, n: 100}\n  train: {epochs: 2}\n",
             network=REGRESSION)
     write_curve(r, tmp_path / "c.csv")
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
@@ -584,20 +589,20 @@ def test_curve_csv_for_regression_leaves_accuracy_empty(tmp_path):
 
 
 def test_curve_to_an_unwritable_place_is_a_user_error(tmp_path):
-    r = run(SMALL_CHECK)
+    r = trained(SMALL_CHECK)
     with pytest.raises(UserError):
         write_curve(r, tmp_path / "no" / "such" / "dir.csv")
 
 
 def test_plot_curve_png(tmp_path):
     pytest.importorskip("matplotlib")
-    r = run(SMALL_CHECK + "  repeats: 2\n")
+    r = trained(SMALL_CHECK + "  repeats: 2\n")
     plot_curve(r, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
-    r = run(SMALL_CHECK)
+    r = trained(SMALL_CHECK)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UserError) as err:
         plot_curve(r, tmp_path / "curve.png")
