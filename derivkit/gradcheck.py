@@ -55,7 +55,9 @@ FLOOR = 1e-8
 KINK = 1e-4
 OVERFLOW = 1e100        # an intermediate this large: the point is too close to overflow
 ILL = 1e-3              # the two steps disagree by more than this (relative): ill-conditioned
-ROUNDING = 8 * np.finfo(np.float64).eps
+ROUNDING = 8 * np.finfo(np.float64).eps   # rounding of one loss value, relative to |l|
+QUIET = 1e-5            # noise this small (relative to the estimate) needs no larger step
+STEP_GROWTH = 1e4       # steps grow at most this much when rounding swamps them
 MAX_TRIES = 50
 CHUNK = 1 << 20         # at most this many numbers per batched loss call
 
@@ -94,6 +96,11 @@ def _program(outputs: dict, dims: dict) -> Program:
     return Program({k: distinct_atoms(e, memo) for k, e in outputs.items()}, dims)
 
 
+def _fd_program(loss, dims: dict) -> Program:
+    """The loss (``"l"``) and the input of every kink in it (``("kink", i)``), for differences."""
+    return _program({"l": loss, **{("kink", i): a for i, a in enumerate(_kink_args([loss]))}}, dims)
+
+
 def _kink_args(exprs) -> list:
     seen: dict = {}
     for e in exprs:
@@ -110,15 +117,16 @@ def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims:
     leaves = checked_leaves(graph)
     full_map = inline_nodes(graph)
     loss_expr = full_map[sym(graph.loss)]
-    loss_prog = _program({"l": loss_expr}, dims)
+    loss_prog = _fd_program(loss_expr, dims)
     leaf_grads = {n: substitute(distinct_atoms(derivation.full[n]), full_map) for n in leaves}
     grads_prog = _program(leaf_grads, dims) if leaves else None
     node_names = [n for n in graph.nodes if n != graph.loss] if nodes else []
     node_loss = {}
     for n in node_names:
         after = inline_nodes(graph, after=n)
-        node_loss[n] = _program({"l": after[sym(graph.loss)] if after else sym(graph.loss)}, dims)
-    node_grads = _program({n: derivation.full[n] for n in node_names}, dims) if node_names else None
+        node_loss[n] = _fd_program(after[sym(graph.loss)] if after else sym(graph.loss), dims)
+    inner = [n for n in graph.nodes if n != graph.loss]
+    node_grads = _program({n: derivation.full[n] for n in inner}, dims) if inner else None
     kinks = _kink_args([loss_expr, *leaf_grads.values(),
                         *(substitute(distinct_atoms(derivation.full[n]), full_map) for n in node_names)])
     kink_prog = _program(dict(enumerate(kinks)), dims) if kinks else None
@@ -191,58 +199,98 @@ class _Checker:
         out = {}
         with np.errstate(all="ignore"):
             analytic = grads_prog.run(values) if grads_prog else {}
+            allv = {**values, **forward_values(self.graph, values, self.dims)}
+            an_nodes = node_grads.run(allv) if node_grads else {}
+            scale = _sensitivity(allv, {**analytic, **an_nodes})
             for n in leaves:
-                est = _differences(self.loss_prog, values, n, self.eps)
+                est = _differences(self.loss_prog, values, n, self.eps, scale)
                 if est is None:
                     return None
                 out[n] = _compare(analytic[n], *est)
-            if node_names:
-                allv = {**values, **forward_values(self.graph, values, self.dims)}
-                an_nodes = node_grads.run(allv)
-                for n in node_names:
-                    est = _differences(node_loss[n], allv, n, self.eps)
-                    if est is None:
-                        return None
-                    out[n] = _compare(an_nodes[n], *est)
+            for n in node_names:
+                est = _differences(node_loss[n], allv, n, self.eps, scale)
+                if est is None:
+                    return None
+                out[n] = _compare(an_nodes[n], *est)
         return out
 
 
-def _differences(prog: Program, values: dict, name: str, eps: float):
-    """(estimate, noise) of ∂l/∂values[name], entry by entry; None where ill-conditioned."""
+def _sensitivity(values: dict, grads: dict) -> float:
+    """Σ |value · ∂l/∂value| over every node and leaf: the size of the loss's rounding error in ulps.
+
+    A loss computed as ``−log(y)`` with ``y ≈ 1 − 1e-5`` is small, but its rounding error is that
+    of ``y``, about one ulp of 1, amplified by ∂l/∂y; first-order propagation says so.
+    """
+    total = 0.0
+    for name, g in grads.items():
+        v = values.get(name)
+        if v is None or isinstance(v, np.integer):
+            continue
+        with np.errstate(all="ignore"):
+            term = float(np.sum(np.abs(np.asarray(v, dtype=np.float64) * np.asarray(g, dtype=np.float64))))
+        if np.isfinite(term):
+            total += term
+    return total
+
+
+def _differences(prog: Program, values: dict, name: str, eps: float, scale: float = 0.0):
+    """(estimate, noise) of ∂l/∂values[name], entry by entry; None where ill-conditioned.
+
+    Steps start at ``hᵢ = eps · max(|θᵢ|, SCALE_FLOOR)``; when the loss's rounding error
+    swamps them (a loss with a large constant) they grow by 10 up to ``STEP_GROWTH`` times,
+    and the estimate with the least noise is kept.
+    """
     base = np.asarray(values[name], dtype=np.float64)
-    m = base.size
-    if m == 0:
+    if base.size == 0:
         return np.zeros(base.shape), np.zeros(base.shape)
-    flat = base.ravel()
-    h = eps * np.maximum(np.abs(flat), SCALE_FLOOR)
-    # rows: +h, -h, +h/2, -h/2 for every entry
-    steps = np.concatenate([h, -h, h / 2, -h / 2])
-    cols = np.tile(np.arange(m), 4)
-    losses = np.empty(4 * m)
-    rows_per_call = max(1, CHUNK // m)
-    for start in range(0, 4 * m, rows_per_call):
-        stop = min(start + rows_per_call, 4 * m)
-        batch = np.broadcast_to(flat, (stop - start, m)).copy()
-        batch[np.arange(stop - start), cols[start:stop]] += steps[start:stop]
-        losses[start:stop] = _losses(prog, values, name, batch.reshape((stop - start,) + base.shape))
-    lp, lm, lp2, lm2 = losses.reshape(4, m)
-    if not np.all(np.isfinite(losses)):
+    h0 = eps * np.maximum(np.abs(base.ravel()), SCALE_FLOOR)
+    best = None
+    factor = 1.0
+    while factor <= STEP_GROWTH:
+        est = _richardson(prog, values, name, base, h0 * factor, scale)
+        if est is None:
+            break
+        estimate, spread, rounding = est
+        noise = float(np.linalg.norm(spread + rounding))
+        if best is None or noise < best[0]:
+            best = (noise, estimate, spread, rounding)
+        if noise <= QUIET * float(np.linalg.norm(estimate)):
+            break
+        factor *= 10
+    if best is None:
         return None
-    d1 = (lp - lm) / (2 * h)
-    d2 = (lp2 - lm2) / h
-    estimate = (4 * d2 - d1) / 3
-    spread = np.abs(d2 - d1)
-    scale = np.max(np.abs(losses))
-    rounding = ROUNDING * scale / h
+    _, estimate, spread, rounding = best
     if np.linalg.norm(spread) > ILL * np.linalg.norm(estimate) + 100 * np.linalg.norm(rounding):
         return None
     return estimate.reshape(base.shape), (spread + rounding).reshape(base.shape)
 
 
-def _losses(prog: Program, values: dict, name: str, batch: np.ndarray) -> np.ndarray:
-    """The loss at every row of ``batch`` (values of ``name``): one batched call of the executor."""
-    out = prog.run({**values, name: batch}, {name})["l"]
-    return np.broadcast_to(np.asarray(out, dtype=np.float64), (len(batch),))
+def _richardson(prog: Program, values: dict, name: str, base: np.ndarray, h: np.ndarray, scale: float):
+    """(estimate, spread, rounding) from central differences at steps h and h/2.
+
+    None when a loss is not finite or a step carries the input of a kink across it.
+    """
+    m = base.size
+    flat = base.ravel()
+    steps = np.concatenate([h, -h, h / 2, -h / 2])     # rows: +h, -h, +h/2, -h/2 for every entry
+    cols = np.tile(np.arange(m), 4)
+    losses = np.empty(4 * m)
+    signs = {k: np.sign(v) for k, v in prog.run(values).items() if k != "l"}
+    rows_per_call = max(1, CHUNK // m)
+    for start in range(0, 4 * m, rows_per_call):
+        stop = min(start + rows_per_call, 4 * m)
+        batch = np.broadcast_to(flat, (stop - start, m)).copy()
+        batch[np.arange(stop - start), cols[start:stop]] += steps[start:stop]
+        out = prog.run({**values, name: batch.reshape((stop - start,) + base.shape)}, {name})
+        losses[start:stop] = np.broadcast_to(np.asarray(out.pop("l"), dtype=np.float64), (stop - start,))
+        if any(np.any(np.sign(v) != signs[k]) for k, v in out.items()):
+            return None
+    if not np.all(np.isfinite(losses)):
+        return None
+    lp, lm, lp2, lm2 = losses.reshape(4, m)
+    d1 = (lp - lm) / (2 * h)
+    d2 = (lp2 - lm2) / h
+    return (4 * d2 - d1) / 3, np.abs(d2 - d1), ROUNDING * max(float(np.max(np.abs(losses))), scale) / h
 
 
 def _compare(analytic, numeric: np.ndarray, noise: np.ndarray) -> tuple[float, float]:
