@@ -414,3 +414,41 @@ def test_program_keeps_atoms_of_different_shapes_apart():
                   {"H": 2, "K": 3}).run({})
     assert np.shape(out["a"]) == (2,) and np.shape(out["b"]) == (3,)
     assert np.shape(out["i"]) == (2, 2) and np.shape(out["j"]) == (3, 3)
+
+
+# ====================================================================== the executor's plans
+@pytest.mark.parametrize("path", problem_params())
+def test_plans_free_every_intermediate_once_after_its_last_use(path):
+    _, g, d = loaded(path)
+    params = {n for n in g.leaves if g.role(n) == "param"}
+    names = [n for n in g.names if g.kind(n) != "class"]
+    prog = Program({n: d.full[n] for n in names}, g.dims, batch_sum=params & set(names))
+    plan = prog.plan(frozenset(n for n in g.leaves if n not in params))
+    kept = set(plan.outputs.values()) | {i for i, _ in plan.inputs} | \
+        {i for i, v in enumerate(plan.template) if v is not None}
+    computed = [i for i, _, _ in plan.calls]
+    freed = [j for _, _, free in plan.calls for j in free]
+    assert len(freed) == len(set(freed))                     # each once
+    assert set(freed) == set(computed) - kept                # every intermediate, nothing kept
+    uses = [set(prog.steps[i].args) for i in computed]
+    for k, (_, _, free) in enumerate(plan.calls):
+        later = set().union(*uses[k + 1:]) if k + 1 < len(uses) else set()
+        assert not (set(free) & later)                      # never read after being freed
+
+
+def test_one_plan_per_batching_and_it_is_reused():
+    _, g, d = loaded(MLP)
+    prog = Program({"W": d.full["W"]}, g.dims, batch_sum={"W"})
+    assert prog.plan({"x", "t"}) is prog.plan(frozenset({"t", "x"}))
+    assert prog.plan({"x", "t"}) is not prog.plan(set())
+
+
+def test_per_sample_and_batched_runs_agree_sample_by_sample():
+    """The same Program, run on one sample and on a batch, gives the batch's rows."""
+    _, g, d = loaded(MLP)
+    samples, params, data, batch, nodes = _batch(g, d, 4, B=5)
+    prog = Program({"h": d.full["h"], "z": d.full["z"]}, g.dims)
+    batched = prog.run({**batch, **nodes}, set(data) | set(g.nodes))
+    for i, s in enumerate(samples):
+        one = prog.run({**s, **forward_values(g, s)})
+        assert close(batched["h"][i], one["h"]) and close(batched["z"][i], one["z"])

@@ -1,12 +1,14 @@
-"""Tests for derivkit.train: compiled derived gradients, check: sections, training runs, curves."""
+"""Tests for derivkit.training: compiled derived gradients, check: sections, training runs, curves."""
 from __future__ import annotations
 
 import csv
 import gzip
 import json
 import math
+import os
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -653,3 +655,73 @@ loss:
     _, grads = comp.step({"w": np.zeros(2), "M": np.ones((3, 2)), "a": a, "c": c,
                           "x": np.ones((4, 2)), "y": np.zeros(4)})
     np.testing.assert_allclose(grads["M"], 4 * np.outer(a, c))
+
+
+# ---------------------------------------------------------------------------- outputs, checked first
+def _cli(tmp_path, *args, check: str = SMALL_CHECK, network: str = NETWORK):
+    from click.testing import CliRunner
+
+    from derivkit.cli import main
+    path = tmp_path / "p.yaml"
+    path.write_text(network + check)
+    return CliRunner().invoke(main, ["solve", str(path), *map(str, args)])
+
+
+@pytest.mark.parametrize("option", ["--curve", "--plot"])
+def test_curve_or_plot_with_no_train_is_a_usage_error(tmp_path, option):
+    result = _cli(tmp_path, "--no-train", option, tmp_path / "out")
+    assert result.exit_code == 2
+    assert option in result.output and "--no-train" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("target", ["directory", "device", "fifo", "missing directory"])
+def test_a_bad_curve_path_is_refused_before_training(tmp_path, target, monkeypatch):
+    import derivkit.training.run as run_module
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    path = {"directory": tmp_path, "device": Path("/dev/null"), "fifo": tmp_path / "fifo",
+            "missing directory": tmp_path / "no" / "c.csv"}[target]
+    if target == "fifo":
+        os.mkfifo(path)
+    result = _cli(tmp_path, "--curve", path)
+    assert result.exit_code == 2, result.output
+    assert calls == []                       # refused before any training
+    if target == "directory":                # click's own check of the option (a usage error)
+        assert "is a directory" in result.output
+        return
+    (line,) = [s for s in result.output.splitlines() if s.strip()]
+    assert line.startswith(f"{path}:") and "curve" in line
+    if target == "device":
+        assert Path("/dev/null").is_char_device()
+
+
+def test_curve_is_written_atomically_over_a_regular_file(tmp_path):
+    old = tmp_path / "c.csv"
+    old.write_text("old\n")
+    result = _cli(tmp_path, "--curve", old)
+    assert result.exit_code == 0, result.output
+    assert old.read_text().startswith("run,lr,epoch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "p.yaml"]    # no temporary left
+
+
+def test_plot_without_matplotlib_is_refused_before_training(tmp_path, monkeypatch):
+    import derivkit.training.run as run_module
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    result = _cli(tmp_path, "--plot", tmp_path / "c.png")
+    assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
+
+
+def test_a_diverged_run_prints_in_the_text_report(tmp_path):
+    check = """\
+check:
+  dims: {H: 4}
+  data: {generator: sinusoid, n: 100, seed: 0}
+  train: {lr: 1000000.0, batch_size: 1, epochs: 3}
+"""
+    result = _cli(tmp_path, check=check, network=REGRESSION)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Training: final loss diverged" in result.output
+    assert "loss per epoch:" in result.output and "diverged" in result.output.split("loss per epoch:")[1]
