@@ -5,7 +5,7 @@ over 60 000 synthetic samples (uniform random "pixels", random labels), three wa
 side in one process:
 
 * derivkit — the problem below, derived symbolically and compiled by
-  ``derivkit.train.compile_problem``, trained by ``derivkit.train.sgd_epoch`` (what
+  ``derivkit.training.compile_problem``, trained by ``derivkit.training.sgd_epoch`` (what
   ``derivkit solve`` runs);
 * numpy — the same network with a backward pass written by hand (in this file);
 * torch — PyTorch autograd on the CPU, when installed (skipped otherwise).
