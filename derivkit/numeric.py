@@ -95,10 +95,6 @@ class Program:
         """Every output from the input ``values``; ``batched`` inputs carry a leading batch axis."""
         return self.plan(batched).run(values)
 
-    def batched_outputs(self, batched=frozenset()) -> dict[str, bool]:
-        """Which outputs carry the batch axis when ``batched`` inputs do."""
-        return dict(self.plan(batched).batched_out)
-
 
 def _has_input(e: Expr) -> bool:
     return any(n.op in ("sym", "grad") for n in e.walk())
@@ -153,7 +149,6 @@ class Plan:
                     flags = (False,) * len(flags)
                 calls.append((i, _op_fn(spec.numpy, flags, e, dims), step.args))
         self.outputs = dict(program.out_slots)
-        self.batched_out = {k: bats[s] for k, s in self.outputs.items()}
         keep = set(self.outputs.values()) | {i for i, _ in self.inputs} | \
             {i for i, v in enumerate(self.template) if v is not None}
         uses: dict[int, int] = {}

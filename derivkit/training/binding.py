@@ -18,7 +18,6 @@ from ``check.dims``, else from the problem's ``dims``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,7 +25,7 @@ import numpy as np
 from ..errors import Location, UserError
 from ..graph import Graph
 from .compile import class_dim
-from .datasets import CLASSIFICATION, Dataset, make_dataset
+from .datasets import CLASSIFICATION, Dataset
 from .settings import Settings
 
 
