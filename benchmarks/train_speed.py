@@ -5,7 +5,7 @@ over 60 000 synthetic samples (uniform random "pixels", random labels), three wa
 side in one process:
 
 * derivkit — the problem below, derived symbolically and compiled by
-  ``derivkit.train.compile_problem``, trained by ``derivkit.train.sgd_epoch`` (what
+  ``derivkit.training.compile_problem``, trained by ``derivkit.training.sgd_epoch`` (what
   ``derivkit solve`` runs);
 * numpy — the same network with a backward pass written by hand (in this file);
 * torch — PyTorch autograd on the CPU, when installed (skipped otherwise).
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from derivkit.derive import derive                      # noqa: E402
 from derivkit.graph import build_graph                  # noqa: E402
 from derivkit.problem import parse_problem              # noqa: E402
-from derivkit.train import compile_problem, sgd_epoch   # noqa: E402
+from derivkit.training import compile_problem, sgd_epoch   # noqa: E402
 
 PROBLEM = """
 id: bench-mlp-784-300-10

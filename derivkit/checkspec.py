@@ -23,7 +23,7 @@ from pathlib import Path
 
 from yaml.nodes import Node, SequenceNode
 
-from derivkit.datasets import DATASETS, GENERATORS
+from derivkit.training.datasets import DATASETS, GENERATORS
 from derivkit.yamlread import Invalid, Reader, file_kind, short
 
 OPTIMIZERS = ("sgd",)

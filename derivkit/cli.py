@@ -71,6 +71,15 @@ def solve(problem, fmt, no_train, curve, plot):
     """
     from .solve import solve as run
 
+    if (curve or plot) and no_train:
+        raise click.UsageError(f"{'--curve' if curve else '--plot'} needs training; it cannot go with --no-train")
+    if curve or plot:              # every output checked before any work starts
+        from .training import check_output, require_matplotlib
+        if curve:
+            check_output(curve, "curve")
+        if plot:
+            require_matplotlib()
+            check_output(plot, "plot")
     progress = None if fmt == "json" else _progress_bar()
     try:
         sol = run(problem, train=not no_train, progress=progress)
@@ -78,10 +87,10 @@ def solve(problem, fmt, no_train, curve, plot):
         if progress is not None:
             progress.close()
     if sol.train is not None and curve:
-        from .train import write_curve
+        from .training import write_curve
         write_curve(sol.train, curve)
     if sol.train is not None and plot:
-        from .train import plot_curve
+        from .training import plot_curve
         plot_curve(sol.train, plot)
     if fmt == "json":
         _emit_json(sol.to_json())

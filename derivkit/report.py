@@ -8,6 +8,11 @@ def _mark(ok: bool) -> str:
     return "verified" if ok else "NOT VERIFIED"
 
 
+def _loss(x) -> str:
+    """A loss to four places; a diverged one (None or not finite) as 'diverged'."""
+    return "diverged" if x is None or x != x or x in (float("inf"), float("-inf")) else f"{x:.4f}"
+
+
 def text_report(sol) -> str:
     p, g = sol.problem, sol.graph
     lines = [f"{p.title}  [{p.id}]", f"dims: " + ", ".join(f"{k}={v}" for k, v in p.dims.items()), ""]
@@ -25,16 +30,14 @@ def text_report(sol) -> str:
     if sol.gradcheck:
         gc = sol.gradcheck
         lines += ["", f"Gradient check (central differences, float64): max relative error "
-                      f"{gc['max_rel_error']:.2e} -> {'passed' if gc['passed'] else 'FAILED'}"]
+                      f"{gc.max_rel_error:.2e} -> {'passed' if gc.passed else 'FAILED'}"]
     if sol.train:
         t = sol.train
-        acc = t.get("accuracy")
-        lines += ["", f"Training: final loss {t['final_loss']:.4f}" + (f", validation accuracy {acc:.3f}"
-                                                                       if acc is not None else "")]
-        losses = ", ".join(f"{x:.4f}" for x in t.get("loss", []))
-        lines.append(f"  loss per epoch: {losses}")
-        if "passed" in t:
-            lines.append(f"  expectation: {'met' if t['passed'] else 'MISSED'}")
+        acc = t.accuracy
+        lines += ["", f"Training: final loss {_loss(t.final_loss)}" + (f", validation accuracy {acc:.3f}"
+                                                                     if acc is not None else "")]
+        lines.append(f"  loss per epoch: {', '.join(_loss(x) for x in t.loss)}")
+        lines.append(f"  expectation: {'met' if t.passed else 'MISSED'}")
     return "\n".join(lines)
 
 

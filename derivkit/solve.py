@@ -9,15 +9,21 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .derive import Derivation, derive
 from .errors import UserError, UserErrors
 from .expr import Expr
+from .gradcheck import gradcheck
 from .graph import Graph, build_graph
 from .printing import to_ascii, to_latex
 from .problem import Problem, load_problem
 from .questions import Answer, answer_all
 from .verify import TOLERANCE, Verifier
+
+if TYPE_CHECKING:
+    from .gradcheck import GradcheckResult
+    from .training import TrainResult
 
 
 @dataclass
@@ -76,8 +82,8 @@ class Solution:
     derivation: Derivation
     gradients: dict[str, Gradient]
     answers: dict[str, Answer]
-    gradcheck: dict | None = None
-    train: dict | None = None
+    gradcheck: GradcheckResult | None = None
+    train: TrainResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     ground_truth: str = "diff"     # "diff": sympy.diff of the expanded loss; "chain": scalar chain rule
 
@@ -91,9 +97,9 @@ class Solution:
         """False when a verification, the gradient check or a training expectation failed (exit 1)."""
         if not self.verified:
             return False
-        if self.gradcheck is not None and not self.gradcheck.get("passed", True):
+        if self.gradcheck is not None and not self.gradcheck.passed:
             return False
-        if self.train is not None and not self.train.get("passed", True):
+        if self.train is not None and not self.train.passed:
             return False
         return True
 
@@ -103,13 +109,13 @@ class Solution:
             "id": p.id, "title": p.title, "dims": p.dims,
             "gradients": {name: gr.to_json() for name, gr in self.gradients.items()},
             "questions": {qid: a.to_json() for qid, a in self.answers.items()},
-            "gradcheck": self.gradcheck,
+            "gradcheck": None if self.gradcheck is None else self.gradcheck.to_json(),
             "verified": self.verified,
             "ground_truth": self.ground_truth,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
         if self.train is not None:
-            out["train"] = self.train
+            out["train"] = self.train.to_json()
         return out
 
 
@@ -140,19 +146,12 @@ def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None
     timings["verify"] = time.perf_counter() - t1
     sol = Solution(problem, g, d, gradients, answers, timings=timings, ground_truth=v.method)
     t2 = time.perf_counter()
-    sol.gradcheck = _gradcheck(g, d)
+    sol.gradcheck = gradcheck(g, d)
     timings["gradcheck"] = time.perf_counter() - t2
     if train and problem.check:
-        from .train import run_check
+        from .training import run_check
         t3 = time.perf_counter()
         sol.train = run_check(g, d, base_dir=Path(problem.path).parent, progress=progress)
         timings["train"] = time.perf_counter() - t3
     return sol
 
-
-def _gradcheck(g: Graph, d: Derivation) -> dict | None:
-    try:
-        from .gradcheck import gradcheck
-    except ImportError:          # the numeric check lands separately
-        return None
-    return gradcheck(g, d)

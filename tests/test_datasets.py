@@ -1,4 +1,4 @@
-"""Tests for derivkit.datasets: toy generators, MNIST/digits loaders, splitting and scaling."""
+"""Tests for derivkit.training.datasets: toy generators, MNIST/digits loaders, splitting and scaling."""
 from __future__ import annotations
 
 import gzip
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derivkit.datasets import (
+from derivkit.training.datasets import (
     CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, load_mnist,
     make_dataset, read_idx, standardize, train_val_split,
 )
@@ -436,3 +436,70 @@ def test_standardize_constant_feature_with_rounding_noise():
     train = Dataset(np.full((7, 1), 0.1), np.zeros((7, 1)), "regression", None, "c")
     s_train, s_val = standardize(train, train)
     assert np.all(np.abs(s_train.X) < 1e-12)
+
+
+# ---------------------------------------------------------------------------- limits on data files
+def _gzip_stream(header: bytes, zeros: int) -> bytes:
+    """A gzip file of ``header`` then ``zeros`` zero bytes, built without holding them in memory."""
+    import zlib
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)            # 31: gzip framing
+    parts = [comp.compress(header)]
+    chunk = bytes(1 << 20)
+    for _ in range(zeros >> 20):
+        parts.append(comp.compress(chunk))
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+def test_a_gzip_bomb_fails_fast_with_little_memory(tmp_path):
+    import time
+    import tracemalloc
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    # a header declaring 1000 labels, then 256 MiB of zeros (about 250 KiB compressed)
+    path.write_bytes(_gzip_stream(struct.pack(">II", LABELS_MAGIC, 1000), 256 << 20))
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with raises(r"train-labels-idx1-ubyte\.gz: has extra bytes"):
+            read_idx(path, LABELS_MAGIC)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1.0
+    assert peak < 8 << 20
+
+
+def test_declared_sizes_beyond_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
+    import derivkit.training.datasets as datasets
+    path = tmp_path / "big"
+    path.write_bytes(struct.pack(">IIII", IMAGES_MAGIC, 10**6, 28, 28))     # 784 MB declared, none there
+    with raises(r"big: dimensions \(1000000, 28, 28\) declare 784000000 bytes of data; at most"):
+        read_idx(path, IMAGES_MAGIC)
+    monkeypatch.setattr(datasets, "MAX_DATA_BYTES", 10)
+    small = tmp_path / "small"
+    small.write_bytes(idx_bytes(np.arange(11)))
+    with raises(r"declare 11 bytes of data; at most 10"):
+        read_idx(small, LABELS_MAGIC)
+
+
+def test_declared_size_is_checked_against_the_file_before_reading(tmp_path):
+    """The file's real size (from the file system) decides; the body is never read."""
+    path = tmp_path / "labels"
+    path.write_bytes(struct.pack(">II", LABELS_MAGIC, 5 * 10**7) + bytes(10))
+    with raises(r"labels: truncated: dimensions \(50000000,\) need 50000008 bytes, file has 18$"):
+        read_idx(path, LABELS_MAGIC)
+    path.write_bytes(struct.pack(">II", LABELS_MAGIC, 3) + bytes(10))
+    with raises(r"labels: has extra bytes: dimensions \(3,\) need 11 bytes, file has 18$"):
+        read_idx(path, LABELS_MAGIC)
+
+
+def test_bad_data_options_carry_the_option_not_a_message_to_match():
+    from derivkit.training.datasets import OptionError
+    with pytest.raises(OptionError) as err:
+        make_dataset({"generator": "moons", "n": 1})
+    assert err.value.option == "n"
+    where = []
+    with pytest.raises(UserError) as err:
+        make_dataset({"generator": "moons", "n": 1}, at=lambda *option: where.append(option) or None)
+    assert where == [("n",)]

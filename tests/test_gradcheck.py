@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import derivkit.gradcheck as gc
 from conftest import ALL_PROBLEMS, graph_from_text, loaded, mlp_problems, problem_params
@@ -57,26 +58,26 @@ def corrupted(d, name, change):
 def test_every_problem_passes(path):
     _, g, d = loaded(path)
     r = gradcheck(g, d)
-    assert r["passed"], r
-    assert r["max_rel_error"] <= THRESHOLD
-    assert r["points"] == 3
-    assert set(r["per_leaf"]) == set(checked_leaves(g))
-    assert set(r["per_node"]) == {n for n in g.nodes if n != g.loss}
+    assert r.passed, r
+    assert r.max_rel_error <= THRESHOLD
+    assert r.points == 3
+    assert set(r.per_leaf) == set(checked_leaves(g))
+    assert set(r.per_node) == {n for n in g.nodes if n != g.loss}
 
 
 def test_seed_network_error_is_tiny_and_both_measures_are_reported():
     _, g, d = loaded(SEED_MLP)
     r = gradcheck(g, d, points=5, seed=3)
-    assert r["max_rel_error"] < 1e-7
-    assert 0 <= r["max_entry_rel_error"] < 1e-3
-    assert r["threshold"] == 1e-6 and r["eps"] == 1e-6 and r["points"] == 5
-    json.dumps(r, allow_nan=False)
+    assert r.max_rel_error < THRESHOLD / 5
+    assert 0 <= r.max_entry_rel_error < 1e-3
+    assert r.threshold == 1e-6 and r.eps == 1e-6 and r.points == 5
+    json.dumps(r.to_json(), allow_nan=False)
 
 
 def test_checks_at_larger_sizes():
     _, g, d = loaded(SEED_MLP)
     r = gradcheck(g, d, dims={"D": 6, "H": 9, "C": 5}, points=1)
-    assert r["passed"], r
+    assert r.passed, r
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -84,7 +85,7 @@ def test_checks_at_larger_sizes():
 def test_generated_mlps_pass(text):
     g, d = graph_from_text(text)
     r = gradcheck(g, d, points=2)
-    assert r["passed"], (text, r)
+    assert r.passed, (text, r)
 
 
 def test_deterministic_for_a_seed():
@@ -104,26 +105,26 @@ def test_deterministic_for_a_seed():
 def test_corrupted_gradient_fails(name, change):
     _, g, d = loaded(SEED_MLP)
     r = gradcheck(g, corrupted(d, name, change))
-    assert not r["passed"]
-    assert r["worst"] == name
-    assert r["max_rel_error"] > 1e-4
-    errors = {**r["per_leaf"], **r["per_node"]}
+    assert not r.passed
+    assert r.worst == name
+    assert r.max_rel_error > 1e-4
+    errors = {**r.per_leaf, **r.per_node}
     assert all(err <= THRESHOLD for other, err in errors.items() if other != name)
 
 
 def test_transposed_gradient_fails():
     g, d = graph_from_text(SQUARE)
-    assert gradcheck(g, d)["passed"]
+    assert gradcheck(g, d).passed
     r = gradcheck(g, corrupted(d, "W", lambda e: e.T))
-    assert not r["passed"] and r["worst"] == "W"
+    assert not r.passed and r.worst == "W"
 
 
 def test_wrong_shape_is_the_largest_error():
     _, g, d = loaded(SEED_MLP)
     r = gradcheck(g, corrupted(d, "c", lambda e: e.T))     # a row where a column belongs
-    assert not r["passed"] and r["per_leaf"]["c"] == 1.0
+    assert not r.passed and r.per_leaf["c"] == 1.0
     r = gradcheck(g, corrupted(d, "W", lambda e: make("sum", e)))   # a scalar for a matrix
-    assert not r["passed"] and r["per_leaf"]["W"] > 0.1
+    assert not r.passed and r.per_leaf["W"] > 0.1
 
 
 # ---------------------------------------------------------------------------- what is perturbed
@@ -139,7 +140,7 @@ def test_discrete_targets_and_finite_domains_are_skipped():
 def test_real_targets_and_inputs_are_checked():
     g, d = graph_from_text(SQUARE)
     r = gradcheck(g, d)
-    assert {"x", "y", "W", "b"} == set(r["per_leaf"])
+    assert {"x", "y", "W", "b"} == set(r.per_leaf)
 
 
 def test_kinks_are_avoided(monkeypatch):
@@ -154,8 +155,9 @@ def test_kinks_are_avoided(monkeypatch):
         return values
     monkeypatch.setattr(gc, "_draw", spy)
     r = gradcheck(g, d, points=4)
-    assert r["passed"] and r["points"] == 4
-    for values in seen:
+    assert r.passed and r.points == 4
+    assert any(v is not None for v in seen)
+    for values in filter(None, seen):
         assert np.min(np.abs(values["x"])) >= 0.3
 
 
@@ -163,7 +165,7 @@ def test_no_usable_point_fails(monkeypatch):
     g, d = graph_from_text(RELU_INPUT)
     monkeypatch.setattr(gc, "KINK", 1e9)          # every point is "at a kink"
     r = gradcheck(g, d, points=2)
-    assert not r["passed"] and r["points"] == 0 and r["max_rel_error"] == 1.0
+    assert not r.passed and r.points == 0 and r.max_rel_error == 1.0
 
 
 def test_loss_needing_positive_inputs():
@@ -178,10 +180,122 @@ loss:
   l: sum(w * log(x))
 """)
     r = gradcheck(g, d)
-    assert r["passed"] and r["points"] == 3
+    assert r.passed and r.points == 3
 
 
 def test_nodes_can_be_left_out():
     _, g, d = loaded(SEED_MLP)
     r = gradcheck(g, corrupted(d, "h", lambda e: -e), nodes=False)
-    assert r["passed"] and r["per_node"] == {}
+    assert r.passed and r.per_node == {}
+
+
+# ---------------------------------------------------------------------------- random networks
+HEADS = ("softmax_ce", "temperature", "sigmoid_bce", "squared", "log_softmax")
+
+
+def network_text(hidden: list[str], head: str, sizes: list[int], biases: bool, constant: bool) -> str:
+    """YAML text of a small network: hidden layers with these activations, then an output head.
+
+    Heads: softmax + cross-entropy, softmax of logits over a learnt temperature (``o / tau``),
+    sigmoid + binary cross-entropy, squared error, log-softmax; ``constant`` adds 1e6 to the loss.
+    """
+    D, *Hs, C = sizes
+    dims = {"D": D, "C": C, **{f"H{i}": h for i, h in enumerate(Hs)}}
+    target = {"softmax_ce": "onehot", "temperature": "onehot", "log_softmax": "onehot",
+              "sigmoid_bce": "binary", "squared": "real"}[head]
+    symbols = ["  x: {shape: [D], role: input}", f"  t: {{shape: [C], role: target, kind: {target}}}"]
+    forward = []
+    prev = "x"
+    for i, act in enumerate(hidden):
+        rows, cols = f"H{i}", ("D" if i == 0 else f"H{i - 1}")
+        symbols.append(f"  W{i}: {{shape: [{rows}, {cols}], role: param}}")
+        pre = f"W{i} @ {prev}"
+        if biases:
+            symbols.append(f"  b{i}: {{shape: [{rows}], role: param}}")
+            pre += f" + b{i}"
+        forward += [f"  z{i}: {pre}", f"  h{i}: {act}(z{i})"]
+        prev = f"h{i}"
+    symbols.append(f"  V: {{shape: [C, {'D' if not hidden else f'H{len(hidden) - 1}'}], role: param}}")
+    forward.append(f"  o: V @ {prev}")
+    if head == "softmax_ce":
+        forward.append("  y: softmax(o)")
+        loss = "-sum(t * log(y))"
+    elif head == "temperature":
+        symbols.append("  tau: {shape: [], role: param}")
+        forward.append("  y: softmax(o / tau)")
+        loss = "-sum(t * log(y))"
+    elif head == "log_softmax":
+        forward.append("  y: log_softmax(o)")
+        loss = "-sum(t * y)"
+    elif head == "sigmoid_bce":
+        forward.append("  y: sigmoid(o)")
+        loss = "-sum(t * log(y) + (1 - t) * log(1 - y))"
+    else:
+        loss = "0.5 * sum((o - t)**2)"
+    if constant:
+        loss += " + 1000000"
+    return "\n".join([
+        "id: generated", "title: a generated network",
+        "dims: {" + ", ".join(f"{k}: {v}" for k, v in dims.items()) + "}",
+        "symbols:", *symbols, "forward:", *forward, "loss:", f"  l: {loss}", ""])
+
+
+@st.composite
+def networks(draw, activations=("sigmoid", "tanh", "relu", "softplus"), heads=HEADS, square: bool = False):
+    depth = draw(st.integers(0 if not square else 1, 2))
+    hidden = [draw(st.sampled_from(activations)) for _ in range(depth)]
+    sizes = [draw(st.integers(2, 3)) for _ in range(depth + 2)]
+    if square:
+        sizes[1] = sizes[0]             # W0 square, so a transposed gradient has the right shape
+    return network_text(hidden, draw(st.sampled_from(heads)), sizes, draw(st.booleans()), draw(st.booleans()))
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(), st.integers(0, 10**6))
+def test_no_false_alarm_on_random_networks(text, seed):
+    g, d = graph_from_text(text)
+    r = gradcheck(g, d, seed=seed)
+    assert r.passed and r.points == 3, (text, seed, r)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(("sigmoid", "tanh", "relu", "softplus")), st.booleans(), st.integers(0, 10**6))
+def test_learnt_temperature_is_no_false_alarm(act, constant, seed):
+    """The case a fixed step of 1e-6 got wrong: y = softmax(o / tau) with y ≈ 3e-5 at a drawn point."""
+    g, d = graph_from_text(network_text([act], "temperature", [3, 3, 4], True, constant))
+    r = gradcheck(g, d, seed=seed, points=4)
+    assert r.passed and r.points == 4, (act, seed, r)
+
+
+def test_a_large_constant_in_the_loss_is_no_false_alarm():
+    g, d = graph_from_text(network_text(["tanh"], "softmax_ce", [3, 3, 3], True, constant=True))
+    r = gradcheck(g, d, points=5)
+    assert r.passed, r
+
+
+def _drop_a_factor(e):
+    """``e`` with its outermost elementwise product replaced by its first factor."""
+    from derivkit.expr import substitute
+    for node in reversed(list(e.walk())):
+        if node.op == "mul" and node.args[0].shape == node.shape and node.args[1].op != "num":
+            return substitute(e, {node: node.args[0]})
+    raise AssertionError("no product to drop a factor from")
+
+
+MUTATIONS = {
+    "sign": lambda e: -e,
+    "scaled by 1.01": lambda e: e * num(1.01),
+    "a factor dropped": _drop_a_factor,
+    "transposed": lambda e: e.T,
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(activations=("sigmoid", "tanh", "softplus"), square=True), st.sampled_from(sorted(MUTATIONS)),
+       st.integers(0, 10**6))
+def test_a_wrong_gradient_is_always_flagged(text, mutation, seed):
+    g, d = graph_from_text(text)
+    r = gradcheck(g, corrupted(d, "W0", MUTATIONS[mutation]), seed=seed)
+    assert not r.passed and r.worst == "W0", (text, mutation, seed, r)
+    assert r.per_leaf["W0"] > 100 * THRESHOLD

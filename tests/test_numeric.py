@@ -348,8 +348,6 @@ def test_scaled_and_negated_batch_sums():
     assert close(got["d"], 3.0 * U.sum(axis=0))
 
 
-@pytest.mark.xfail(reason="BUG: Program batch_sum of an outer product with neither side batched gives "
-                          "len(v) * u v^T (the 'sum' kind gives the value itself)", strict=True)
 def test_unbatched_outer_product_batch_sum_is_consistent():
     u, v = sym("u", ("N",)), sym("v", ("M",))
     dims = {"N": 2, "M": 3}
@@ -369,7 +367,7 @@ def test_forward_values_batched_matches_per_sample():
             assert close(nodes[n][i], one[n]), n
 
 
-# ====================================================================== known bug
+# ====================================================================== constants
 RELU_PRIME_CONST = """\
 id: relu-prime-const
 dims: {D: 3}
@@ -381,8 +379,6 @@ loss:
 """
 
 
-@pytest.mark.xfail(reason="BUG: relu_prime of a number crashes NumPy evaluation "
-                          "(AttributeError: 'bool' object has no attribute 'astype')", strict=True)
 def test_relu_prime_of_a_constant_evaluates():
     g, d = graph_from_text(RELU_PRIME_CONST)
     assert float(evaluate(make("relu_prime", num(1)), {}, {})) == 1.0
@@ -401,8 +397,6 @@ loss:
 """
 
 
-@pytest.mark.xfail(reason="BUG: Expr equality ignores shapes, so ones(H) and ones(K) are one shared value in a "
-                          "Program: `derivkit vectors` crashes on this two-bias problem", strict=True)
 def test_vectors_with_constant_gradients_of_different_sizes():
     g, d = graph_from_text(TWO_BIASES)
     doc = vectors(g, d, 0)
@@ -410,11 +404,47 @@ def test_vectors_with_constant_gradients_of_different_sizes():
     assert doc["gradients"]["b"] == [2.0, 2.0, 2.0]
 
 
-@pytest.mark.xfail(reason="BUG: ones((H,)) == ones((K,)) and eye(H) == eye(K) (Expr equality ignores shape)",
-                   strict=True)
 def test_program_keeps_atoms_of_different_shapes_apart():
     from derivkit.expr import eye, ones
     out = Program({"a": ones(("H",)), "b": ones(("K",)), "i": eye("H"), "j": eye("K")},
                   {"H": 2, "K": 3}).run({})
     assert np.shape(out["a"]) == (2,) and np.shape(out["b"]) == (3,)
     assert np.shape(out["i"]) == (2, 2) and np.shape(out["j"]) == (3, 3)
+
+
+# ====================================================================== the executor's plans
+@pytest.mark.parametrize("path", problem_params())
+def test_plans_free_every_intermediate_once_after_its_last_use(path):
+    _, g, d = loaded(path)
+    params = {n for n in g.leaves if g.role(n) == "param"}
+    names = [n for n in g.names if g.kind(n) != "class"]
+    prog = Program({n: d.full[n] for n in names}, g.dims, batch_sum=params & set(names))
+    plan = prog.plan(frozenset(n for n in g.leaves if n not in params))
+    kept = set(plan.outputs.values()) | {i for i, _ in plan.inputs} | \
+        {i for i, v in enumerate(plan.template) if v is not None}
+    computed = [i for i, _, _ in plan.calls]
+    freed = [j for _, _, free in plan.calls for j in free]
+    assert len(freed) == len(set(freed))                     # each once
+    assert set(freed) == set(computed) - kept                # every intermediate, nothing kept
+    uses = [set(prog.steps[i].args) for i in computed]
+    for k, (_, _, free) in enumerate(plan.calls):
+        later = set().union(*uses[k + 1:]) if k + 1 < len(uses) else set()
+        assert not (set(free) & later)                      # never read after being freed
+
+
+def test_one_plan_per_batching_and_it_is_reused():
+    _, g, d = loaded(MLP)
+    prog = Program({"W": d.full["W"]}, g.dims, batch_sum={"W"})
+    assert prog.plan({"x", "t"}) is prog.plan(frozenset({"t", "x"}))
+    assert prog.plan({"x", "t"}) is not prog.plan(set())
+
+
+def test_per_sample_and_batched_runs_agree_sample_by_sample():
+    """The same Program, run on one sample and on a batch, gives the batch's rows."""
+    _, g, d = loaded(MLP)
+    samples, params, data, batch, nodes = _batch(g, d, 4, B=5)
+    prog = Program({"h": d.full["h"], "z": d.full["z"]}, g.dims)
+    batched = prog.run({**batch, **nodes}, set(data) | set(g.nodes))
+    for i, s in enumerate(samples):
+        one = prog.run({**s, **forward_values(g, s)})
+        assert close(batched["h"][i], one["h"]) and close(batched["z"][i], one["z"])

@@ -325,9 +325,9 @@ def test_one_defop_adds_a_working_activation(scratch_registry, tmp_path):
     sol = solve(str(path), train=True)
     assert all(gr.verified for gr in sol.gradients.values())
     assert all(a.verified for a in sol.answers.values())
-    assert sol.gradcheck["passed"]
-    assert sol.train is not None and math.isfinite(sol.train["final_loss"])
-    assert sol.train["loss"][-1] < sol.train["loss"][0]
+    assert sol.gradcheck.passed
+    assert sol.train is not None and math.isfinite(sol.train.final_loss)
+    assert sol.train.loss[-1] < sol.train.loss[0]
 
     doc = vectors(sol.graph, sol.derivation, seed=1)
     z = np.asarray(doc["nodes"]["z"])

@@ -1,12 +1,14 @@
-"""Tests for derivkit.train: compiled derived gradients, check: sections, training runs, curves."""
+"""Tests for derivkit.training: compiled derived gradients, check: sections, training runs, curves."""
 from __future__ import annotations
 
 import csv
 import gzip
 import json
 import math
+import os
 import struct
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,8 @@ from conftest import LOCATED, ROOT, SEED_PROBLEMS, graph_from_text, loaded, loca
 from derivkit.errors import UserError, UserErrors
 from derivkit.expr import concrete
 from derivkit.numeric import Program, forward_values
-from derivkit.train import (
-    compile_problem, init_params, planned_epochs, plot_curve, read_settings, run_check, write_curve,
+from derivkit.training import (
+    TrainResult, compile_problem, init_params, planned_epochs, plot_curve, settings_of, run_check, write_curve,
 )
 
 PROBLEMS = ROOT / "problems"
@@ -75,9 +77,14 @@ def problem(check: str, network: str = NETWORK, filename: str = "p.yaml"):
     return graph_from_text(network + check, filename)
 
 
-def run(check: str, network: str = NETWORK, **kw) -> dict:
+def trained(check: str, network: str = NETWORK, **kw) -> TrainResult:
     g, d = problem(check, network)
     return run_check(g, d, **kw)
+
+
+def run(check: str, network: str = NETWORK, **kw) -> dict:
+    """The contract's ``train`` dictionary of a run."""
+    return trained(check, network, **kw).to_json()
 
 
 def with_train(extra: str, check: str = SMALL_CHECK) -> str:
@@ -176,7 +183,7 @@ def test_seed_network_loss_falls_on_ellipse_circle():
 def test_seed_problem_check_section():
     """problems/mlp_sigmoid_softmax_ce.yaml: 4 learning rates x 3 repeats, 5 epochs of per-sample SGD."""
     _, g, d = loaded(PROBLEMS / "mlp_sigmoid_softmax_ce.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert [row["lr"] for row in r["sweep"]] == [0.001, 0.003, 0.01, 0.03]
     assert len(r["runs"]) == 12 and len(r["mean_loss"]) == len(r["std_loss"]) == 5
     assert falls(r["loss"])
@@ -201,14 +208,14 @@ def test_every_check_section_trains_with_falling_loss(path):
     data = problem_.check.get("data", {})
     if data.get("dataset") == "digits":
         pytest.importorskip("sklearn")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert falls(r["loss"]), r["loss"]
     assert r["passed"], r["expect"]
 
 
 def test_moons_tanh_logistic_reaches_95_percent():
     _, g, d = loaded(TEST_PROBLEMS / "train_moons_tanh_logistic.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["accuracy"] >= 0.95 and r["passed"]
     assert r["expect"]["accuracy_above"] == {"limit": 0.95, "value": r["accuracy"], "met": True}
     assert r["accuracy_rule"] == "the label with the smaller loss"
@@ -217,7 +224,7 @@ def test_moons_tanh_logistic_reaches_95_percent():
 def test_digits_seed_network_reaches_95_percent():
     pytest.importorskip("sklearn")
     _, g, d = loaded(TEST_PROBLEMS / "train_digits_sigmoid_softmax.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["accuracy"] >= 0.95 and r["passed"]
     assert r["dims"]["D"] == 64 and r["dims"]["C"] == 10
 
@@ -245,7 +252,7 @@ check:
 
 def test_class_index_target():
     _, g, d = loaded(TEST_PROBLEMS / "class_log_softmax.yaml")
-    r = run_check(g, d)
+    r = run_check(g, d).to_json()
     assert r["dims"]["C"] == 2 and r["accuracy"] is not None
     assert r["accuracy_rule"] == "argmax of log_softmax(W @ x + b)"
 
@@ -264,12 +271,13 @@ check:
 
 def test_scalar_input_takes_one_feature_data():
     _, g, d = loaded(TEST_PROBLEMS / "scalar_chain.yaml")
-    g.problem.check = {"data": {"generator": "sinusoid", "n": 200, "seed": 0},
-                       "train": {"lr": 0.05, "epochs": 5}}
+    from derivkit.checkspec import Settings
+    g.problem.settings = Settings(dims={}, data={"generator": "sinusoid", "n": 200, "seed": 0}, lrs=[0.05],
+                                  epochs=5)
     try:
-        r = run_check(g, d)
+        r = run_check(g, d).to_json()
     finally:
-        g.problem.check = None
+        g.problem.settings = None
     assert falls(r["loss"])
 
 
@@ -510,7 +518,7 @@ def test_network_not_matching_the_data(network, check, words):
 
 def test_settings_defaults():
     g, _ = problem("check:\n  data: {generator: moons}\n")
-    s = read_settings(g)
+    s = settings_of(g)
     assert (s.optimizer, s.lrs, s.batch_size, s.epochs, s.seed, s.momentum, s.val_fraction, s.init,
             s.standardize, s.repeats) == ("sgd", [0.01], 1, 10, 0, 0.0, 0.2, "xavier", True, 1)
 
@@ -542,7 +550,7 @@ check:
     from derivkit.graph import build_graph
     from derivkit.problem import load_problem
     g = build_graph(load_problem(path))
-    r = run_check(g, derive(g), base_dir=tmp_path)
+    r = run_check(g, derive(g), base_dir=tmp_path).to_json()
     assert r["dims"] == {"D": 784, "H": 16, "C": 10}
     assert falls(r["loss"]) and r["accuracy"] > 0.5
 
@@ -558,7 +566,7 @@ def test_missing_data_file_points_at_the_path(tmp_path):
 
 # ---------------------------------------------------------------------------- curves
 def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
-    r = run(SMALL_CHECK.replace("lr: 0.05", "lr: [0.01, 0.05]") + "  repeats: 2\n")
+    r = trained(SMALL_CHECK.replace("lr: 0.05", "lr: [0.01, 0.05]") + "  repeats: 2\n")
     path = tmp_path / "curve.csv"
     write_curve(r, path)
     rows = list(csv.reader(path.open()))
@@ -567,7 +575,7 @@ def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
     assert len(body) == 2 * 2 * 4
     assert [row[0] for row in body[:5]] == ["0", "0", "0", "0", "1"]
     assert [int(row[2]) for row in body[:4]] == [1, 2, 3, 4]
-    first = r["runs"][0]
+    first = r.runs[0]
     assert float(body[0][1]) == first["lr"]
     assert [float(row[3]) for row in body[:4]] == first["loss"]
     assert [float(row[4]) for row in body[:4]] == first["val_loss"]
@@ -575,7 +583,7 @@ def test_curve_csv_has_one_row_per_epoch_per_run(tmp_path):
 
 
 def test_curve_csv_for_regression_leaves_accuracy_empty(tmp_path):
-    r = run("check:\n  dims: {H: 3}\n  data: {generator: sinusoid, n: 100}\n  train: {epochs: 2}\n",
+    r = trained("check:\n  dims: {H: 3}\n  data: {generator: sinusoid, n: 100}\n  train: {epochs: 2}\n",
             network=REGRESSION)
     write_curve(r, tmp_path / "c.csv")
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
@@ -583,20 +591,27 @@ def test_curve_csv_for_regression_leaves_accuracy_empty(tmp_path):
 
 
 def test_curve_to_an_unwritable_place_is_a_user_error(tmp_path):
-    r = run(SMALL_CHECK)
+    r = trained(SMALL_CHECK)
     with pytest.raises(UserError):
         write_curve(r, tmp_path / "no" / "such" / "dir.csv")
 
 
 def test_plot_curve_png(tmp_path):
-    pytest.importorskip("matplotlib")
-    r = run(SMALL_CHECK + "  repeats: 2\n")
+    """A PNG where matplotlib is installed; where it is not, the error names the extra (no skip)."""
+    r = trained(SMALL_CHECK + "  repeats: 2\n")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match=r"derivkit\[plot\]"):
+            plot_curve(r, tmp_path / "curve.png")
+        assert not (tmp_path / "curve.png").exists()
+        return
     plot_curve(r, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plot_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
-    r = run(SMALL_CHECK)
+    r = trained(SMALL_CHECK)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UserError) as err:
         plot_curve(r, tmp_path / "curve.png")
@@ -647,3 +662,73 @@ loss:
     _, grads = comp.step({"w": np.zeros(2), "M": np.ones((3, 2)), "a": a, "c": c,
                           "x": np.ones((4, 2)), "y": np.zeros(4)})
     np.testing.assert_allclose(grads["M"], 4 * np.outer(a, c))
+
+
+# ---------------------------------------------------------------------------- outputs, checked first
+def _cli(tmp_path, *args, check: str = SMALL_CHECK, network: str = NETWORK):
+    from click.testing import CliRunner
+
+    from derivkit.cli import main
+    path = tmp_path / "p.yaml"
+    path.write_text(network + check)
+    return CliRunner().invoke(main, ["solve", str(path), *map(str, args)])
+
+
+@pytest.mark.parametrize("option", ["--curve", "--plot"])
+def test_curve_or_plot_with_no_train_is_a_usage_error(tmp_path, option):
+    result = _cli(tmp_path, "--no-train", option, tmp_path / "out")
+    assert result.exit_code == 2
+    assert option in result.output and "--no-train" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("target", ["directory", "device", "fifo", "missing directory"])
+def test_a_bad_curve_path_is_refused_before_training(tmp_path, target, monkeypatch):
+    import derivkit.training.run as run_module
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    path = {"directory": tmp_path, "device": Path("/dev/null"), "fifo": tmp_path / "fifo",
+            "missing directory": tmp_path / "no" / "c.csv"}[target]
+    if target == "fifo":
+        os.mkfifo(path)
+    result = _cli(tmp_path, "--curve", path)
+    assert result.exit_code == 2, result.output
+    assert calls == []                       # refused before any training
+    if target == "directory":                # click's own check of the option (a usage error)
+        assert "is a directory" in result.output
+        return
+    (line,) = [s for s in result.output.splitlines() if s.strip()]
+    assert line.startswith(f"{path}:") and "curve" in line
+    if target == "device":
+        assert Path("/dev/null").is_char_device()
+
+
+def test_curve_is_written_atomically_over_a_regular_file(tmp_path):
+    old = tmp_path / "c.csv"
+    old.write_text("old\n")
+    result = _cli(tmp_path, "--curve", old)
+    assert result.exit_code == 0, result.output
+    assert old.read_text().startswith("run,lr,epoch")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "p.yaml"]    # no temporary left
+
+
+def test_plot_without_matplotlib_is_refused_before_training(tmp_path, monkeypatch):
+    import derivkit.training.run as run_module
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    result = _cli(tmp_path, "--plot", tmp_path / "c.png")
+    assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
+
+
+def test_a_diverged_run_prints_in_the_text_report(tmp_path):
+    check = """\
+check:
+  dims: {H: 4}
+  data: {generator: sinusoid, n: 100, seed: 0}
+  train: {lr: 1000000.0, batch_size: 1, epochs: 3}
+"""
+    result = _cli(tmp_path, check=check, network=REGRESSION)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Training: final loss diverged" in result.output
+    assert "loss per epoch:" in result.output and "diverged" in result.output.split("loss per epoch:")[1]

@@ -1,7 +1,13 @@
 """Data for training checks: toy generators, MNIST (IDX files or keras .npz) and scikit-learn's digits.
 
 A problem file's ``data:`` mapping goes through :func:`make_dataset`; every mistake in it (or in a
-data file it points at) raises :class:`~derivkit.errors.UserError`. Nothing here downloads anything.
+data file it points at) raises :class:`~derivkit.errors.UserError`: a bad option as
+:class:`OptionError` (which option, so the caller can place it in the problem file), a bad file at
+the file.  Nothing here downloads anything.
+
+Data files are read within limits: an IDX file's declared dimensions are checked against
+``MAX_DATA_BYTES`` and against the file's real size before its body is read, and a gzipped file is
+decompressed as a stream, never past the size its header declares (a gzip bomb fails at once).
 """
 from __future__ import annotations
 
@@ -19,7 +25,21 @@ from typing import Callable
 
 import numpy as np
 
-from derivkit.errors import UserError
+from derivkit.errors import Location, UserError
+
+MAX_DATA_BYTES = 256 * 2**20     # the largest IDX body read (full MNIST images: 47 MB)
+
+
+class OptionError(UserError):
+    """A bad value of one option of ``data:``; ``option`` names it (``"n"``, ``"path"``; None: the mapping)."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+
+def _file_error(path, message: str) -> UserError:
+    return UserError(message, Location(str(path)))
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -70,14 +90,14 @@ class Dataset:
 
 def _integer(key: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise UserError(f"{key} must be an integer >= {minimum}, got {value!r}")
+        raise OptionError(f"{key} must be an integer >= {minimum}, got {value!r}", key.rpartition(".")[2])
     return int(value)
 
 
 def _noise(value) -> float:
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(value) or value < 0):
-        raise UserError(f"data.noise must be a number >= 0, got {value!r}")
+        raise OptionError(f"data.noise must be a number >= 0, got {value!r}", "noise")
     return float(value)
 
 
@@ -156,7 +176,7 @@ def spirals(n=1000, seed=0, noise=0.05, classes=2) -> Dataset:
     noise = _noise(noise)
     k = _integer("data.classes", classes, 2)
     if n < k:
-        raise UserError(f"data.n must be at least data.classes ({k}) so every arm gets a point, got {n}")
+        raise OptionError(f"data.n must be at least data.classes ({k}) so every arm gets a point, got {n}", "n")
     y = np.arange(n) % k
     r = rng.uniform(size=n)                          # position along the arm: 0 centre, 1 rim
     theta = 2 * np.pi * y / k + 3 * np.pi * r
@@ -181,29 +201,49 @@ LABELS_MAGIC = 0x00000801   # unsigned bytes, 1 dimension (n,)
 
 
 def read_idx(path, magic: int) -> np.ndarray:
-    """An IDX array of unsigned bytes (gzipped or not), checking magic number and exact length."""
+    """An IDX array of unsigned bytes (gzipped or not), checking magic number and exact length.
+
+    The header is read first; the body only when its declared size is at most ``MAX_DATA_BYTES``
+    and (uncompressed) equals what the file holds, and never more than one byte past it.
+    """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"{path}: cannot read: {e}") from None
-    if len(raw) < 4:
-        raise UserError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    found = int.from_bytes(raw[:4], "big")
     what = "images" if magic == IMAGES_MAGIC else "labels"
-    if found != magic:
-        raise UserError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {what})")
-    header = 4 + 4 * (magic & 0xFF)
-    if len(raw) < header:
-        raise UserError(f"{path}: truncated: {len(raw)} bytes, the header alone needs {header}")
-    dims = tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(4, header, 4))
-    expected = header + math.prod(dims)
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "has extra bytes"
-        raise UserError(f"{path}: {problem}: dimensions {dims} need {expected} bytes, file has {len(raw)}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            gz = fh.read(2) == b"\x1f\x8b"
+            fh.seek(0)
+            stream = gzip.GzipFile(fileobj=fh, mode="rb") if gz else fh
+            head = stream.read(4)
+            if len(head) < 4:
+                raise _file_error(path, f"too short to be an IDX file ({len(head)} bytes)")
+            found = int.from_bytes(head, "big")
+            if found != magic:
+                raise _file_error(path, f"bad magic number 0x{found:08x}, expected 0x{magic:08x} (IDX {what})")
+            header = 4 + 4 * (magic & 0xFF)
+            rest = stream.read(header - 4)
+            if len(rest) < header - 4:
+                raise _file_error(path, f"truncated: {4 + len(rest)} bytes, the header alone needs {header}")
+            dims = tuple(int.from_bytes(rest[i:i + 4], "big") for i in range(0, header - 4, 4))
+            body = math.prod(dims)
+            expected = header + body
+            if body > MAX_DATA_BYTES:
+                raise _file_error(path, f"dimensions {dims} declare {body} bytes of data; at most "
+                                        f"{MAX_DATA_BYTES} are read")
+            if not gz and size != expected:
+                problem = "truncated" if size < expected else "has extra bytes"
+                raise _file_error(path, f"{problem}: dimensions {dims} need {expected} bytes, file has {size}")
+            raw = stream.read(body + 1)
+    except UserError:
+        raise
+    except (OSError, EOFError, zlib.error) as e:
+        raise _file_error(path, f"cannot read: {e}") from None
+    if len(raw) != body:
+        problem = "truncated" if len(raw) < body else "has extra bytes"
+        held = f"{header + len(raw)}" if len(raw) < body else "more"
+        raise _file_error(path, f"{problem}: dimensions {dims} need {expected} bytes (uncompressed), "
+                                f"file has {held}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 def _idx_file(directory: Path, prefix: str, kind: str) -> Path:
@@ -213,7 +253,7 @@ def _idx_file(directory: Path, prefix: str, kind: str) -> Path:
     for name in names:
         if (directory / name).is_file():
             return directory / name
-    raise UserError(f"{directory}: no MNIST {prefix} {kind} file (looked for {', '.join(names)})")
+    raise _file_error(directory, f"no MNIST {prefix} {kind} file (looked for {', '.join(names)})")
 
 
 def _idx_part(directory: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +261,7 @@ def _idx_part(directory: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     images_path, labels_path = (_idx_file(directory, prefix, k) for k in ("images", "labels"))
     images, labels = read_idx(images_path, IMAGES_MAGIC), read_idx(labels_path, LABELS_MAGIC)
     if len(images) != len(labels):
-        raise UserError(f"{labels_path}: {len(labels)} labels but {images_path.name} has {len(images)} images")
+        raise _file_error(labels_path, f"{len(labels)} labels but {images_path.name} has {len(images)} images")
     return images, labels
 
 
@@ -230,25 +270,25 @@ def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarra
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+        raise _file_error(path, f"not a readable .npz file ({e})") from None
     if not hasattr(data, "files"):
-        raise UserError(f"{path}: holds a single array, expected an .npz with x_train and y_train")
+        raise _file_error(path, f"holds a single array, expected an .npz with x_train and y_train")
     try:
         out = []
         for part in parts:
             for key in (f"x_{part}", f"y_{part}"):
                 if key not in data.files:
-                    raise UserError(f"{path}: no array {key!r} (found: {', '.join(data.files) or 'none'})")
+                    raise _file_error(path, f"no array {key!r} (found: {', '.join(data.files) or 'none'})")
             x, y = data[f"x_{part}"], data[f"y_{part}"]
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]
             if x.ndim not in (2, 3) or y.ndim != 1 or len(x) != len(y):
-                raise UserError(f"{path}: x_{part} {x.shape} and y_{part} {y.shape} should be "
+                raise _file_error(path, f"x_{part} {x.shape} and y_{part} {y.shape} should be "
                                 "(n, 28, 28) or (n, 784) images and (n,) labels")
             out.append((x.reshape(len(x), -1), y))
         return out
     except (ValueError, zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise UserError(f"{path}: cannot read arrays: {e}") from None
+        raise _file_error(path, f"cannot read arrays: {e}") from None
     finally:
         data.close()
 
@@ -256,10 +296,10 @@ def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarra
 def _pixels(x: np.ndarray, source: Path) -> np.ndarray:
     """Pixels as float64 in [0, 1]: integers (and floats above 1) are taken as 0..255 and divided."""
     if x.dtype.kind not in "iuf":
-        raise UserError(f"{source}: images must be numeric, got dtype {x.dtype}")
+        raise _file_error(source, f"images must be numeric, got dtype {x.dtype}")
     integers, x = x.dtype.kind != "f", x.astype(np.float64)
     if x.size and not (0 <= x.min() and x.max() <= 255):
-        raise UserError(f"{source}: pixel values must lie in 0..255, found {x.min():g}..{x.max():g}")
+        raise _file_error(source, f"pixel values must lie in 0..255, found {x.min():g}..{x.max():g}")
     return x / 255.0 if integers or (x.size and x.max() > 1) else x
 
 
@@ -271,7 +311,7 @@ def load_mnist(path, limit=None, split="train") -> Dataset:
     """
     path = Path(path)
     if split not in ("train", "test", "all"):
-        raise UserError(f"data.split must be one of train, test, all; got {split!r}")
+        raise OptionError(f"data.split must be one of train, test, all; got {split!r}", "split")
     if limit is not None:
         limit = _integer("data.limit", limit, 1)
     parts = ["train", "test"] if split == "all" else [split]
@@ -280,15 +320,15 @@ def load_mnist(path, limit=None, split="train") -> Dataset:
     elif path.is_file() and path.suffix == ".npz":
         arrays = _npz_parts(path, parts)
     elif path.exists():
-        raise UserError(f"data.path: {path} must be a directory of MNIST IDX files or an .npz file")
+        raise OptionError(f"data.path: {path} must be a directory of MNIST IDX files or an .npz file", "path")
     else:
-        raise UserError(f"data.path: {path} does not exist")
+        raise OptionError(f"data.path: {path} does not exist", "path")
     x = np.concatenate([a[0].reshape(len(a[0]), -1) for a in arrays])[:limit]
     y = np.concatenate([a[1] for a in arrays])[:limit]
     if y.dtype.kind == "f" and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() > 9)):
-        raise UserError(f"{path}: MNIST labels must be integers 0..9")
+        raise _file_error(path, f"MNIST labels must be integers 0..9")
     return Dataset(_pixels(x, path), y, CLASSIFICATION, 10, "mnist")
 
 
@@ -297,7 +337,7 @@ def load_digits(limit=None) -> Dataset:
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
-        raise UserError("dataset 'digits' needs scikit-learn: pip install scikit-learn") from None
+        raise OptionError("dataset 'digits' needs scikit-learn: pip install scikit-learn", "dataset") from None
     if limit is not None:
         limit = _integer("data.limit", limit, 1)
     bunch = sklearn_digits()
@@ -311,23 +351,36 @@ DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "digits": lo
 
 def _resolve(path, base_dir) -> Path:
     if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise UserError(f"data.path must be a file or directory name, got {path!r}")
+        raise OptionError(f"data.path must be a file or directory name, got {path!r}", "path")
     p = Path(path).expanduser()
     return Path(base_dir) / p if base_dir is not None and not p.is_absolute() else p
 
 
-def make_dataset(spec: dict, base_dir: Path | None = None) -> Dataset:
+def make_dataset(spec: dict, base_dir: Path | None = None,
+                 at: Callable[..., Location | None] | None = None) -> Dataset:
     """Build the dataset a problem's ``data:`` mapping describes (``generator:`` or ``dataset:``).
 
     Options are checked against the function's own parameters, so a registry entry is all a new
-    generator or loader needs. Relative ``path`` values are resolved against ``base_dir``.
+    generator or loader needs. Relative ``path`` values are resolved against ``base_dir``.  With
+    ``at`` (``at()`` the mapping's place in the problem file, ``at(option)`` an option's), a bad
+    option is raised there.
     """
+    try:
+        return _make_dataset(spec, base_dir)
+    except OptionError as exc:
+        if at is None:
+            raise
+        where = at(exc.option) if exc.option is not None and exc.option in (spec or {}) else at()
+        raise UserError(exc.message, where) from None
+
+
+def _make_dataset(spec: dict, base_dir: Path | None) -> Dataset:
     if not isinstance(spec, Mapping):
-        raise UserError(f"data must be a mapping such as {{generator: moons, n: 1000}}, "
+        raise OptionError(f"data must be a mapping such as {{generator: moons, n: 1000}}, "
                         f"got {type(spec).__name__}")
     options = dict(spec)
     if ("generator" in options) == ("dataset" in options):
-        raise UserError(f"data needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
+        raise OptionError(f"data needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
                         f"or 'dataset' ({', '.join(sorted(DATASETS))})")
     kind, registry, other = (("generator", GENERATORS, DATASETS) if "generator" in options
                              else ("dataset", DATASETS, GENERATORS))
@@ -335,16 +388,16 @@ def make_dataset(spec: dict, base_dir: Path | None = None) -> Dataset:
     if not isinstance(name, str) or name not in registry:
         hint = (f" (did you mean {'dataset' if kind == 'generator' else 'generator'}: {name}?)"
                 if isinstance(name, str) and name in other else "")
-        raise UserError(f"data.{kind}: unknown {kind} {name!r}; known: "
-                        f"{', '.join(sorted(registry))}{hint}")
+        raise OptionError(f"data.{kind}: unknown {kind} {name!r}; known: "
+                          f"{', '.join(sorted(registry))}{hint}", kind)
     params = inspect.signature(registry[name]).parameters
     for key in options:
         if key not in params:
-            raise UserError(f"data: unknown option {key!r} for {kind} {name!r}; "
-                            f"allowed: {', '.join(params)}")
+            raise OptionError(f"data: unknown option {key!r} for {kind} {name!r}; "
+                              f"allowed: {', '.join(params)}", key)
     for key, param in params.items():
         if param.default is inspect.Parameter.empty and key not in options:
-            raise UserError(f"data: {kind} {name!r} needs {key!r}")
+            raise OptionError(f"data: {kind} {name!r} needs {key!r}")
     if "path" in options:
         options["path"] = _resolve(options["path"], base_dir)
     return registry[name](**options)
