@@ -57,12 +57,12 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("problem", type=click.Path(dir_okay=False))
+@click.argument("problem", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "latex"]), default="text",
               help="text for people, json for scripts, latex fragments for documents.")
 @click.option("--no-train", is_flag=True, help="Skip the training run of the problem's check: section.")
-@click.option("--curve", type=click.Path(dir_okay=False), help="Write the training curves to this CSV file.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Plot the loss curves to this PNG (needs matplotlib).")
+@click.option("--curve", type=click.Path(), help="Write the training curves to this CSV file.")
+@click.option("--plot", type=click.Path(), help="Plot the loss curves to this PNG (needs matplotlib).")
 def solve(problem, fmt, no_train, curve, plot):
     """Derive, verify and (unless --no-train) train: the full solution of PROBLEM.
 
@@ -74,7 +74,7 @@ def solve(problem, fmt, no_train, curve, plot):
     if (curve or plot) and no_train:
         raise click.UsageError(f"{'--curve' if curve else '--plot'} needs training; it cannot go with --no-train")
     if curve or plot:              # every output checked before any work starts
-        from .training import check_output, require_matplotlib
+        from .training import require_matplotlib
         if curve:
             check_output(curve, "curve")
         if plot:
@@ -104,7 +104,7 @@ def solve(problem, fmt, no_train, curve, plot):
 
 
 @main.command()
-@click.argument("problems", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("problems", nargs=-1, required=True, type=click.Path())
 def validate(problems):
     """Check problem files: structure, names, shapes; every error as file:line:column."""
     from .problem import validate_file
@@ -121,10 +121,10 @@ def validate(problems):
 
 
 @main.command()
-@click.argument("problem", type=click.Path(dir_okay=False))
+@click.argument("problem", type=click.Path())
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="Seed of the random leaf values (0 to 2**63 - 1).")
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of stdout.")
+@click.option("-o", "--out", type=click.Path(), help="Write the JSON here instead of stdout.")
 def vectors(problem, seed, out):
     """Test vectors: random leaves at dims, and every node, the loss and every gradient there."""
     from .derive import derive

@@ -14,50 +14,52 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from .errors import Location, UserError
 
 
-def check_output(path: str | os.PathLike, option: str = "-o") -> Path:
-    """Refuse an output path that is not, or cannot become, a regular file."""
+def check_output(path: str | os.PathLike, what: str = "output") -> Path:
+    """``path`` as a place to write ``what``: an existing regular file, or a new name under a
+    writable directory (missing directories are created when written)."""
     p = Path(path)
+    where = Location(str(p))
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UserError(f"{option} {p}: {exc.strerror or exc}")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UserError(f"{option} {p}: not a regular file (derivkit writes only regular files)")
-    parent = p.parent if str(p.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise UserError(f"{option} {p}: {parent} is not a directory")
-    if not parent.exists():
-        # the nearest existing ancestor must be a directory we can create under
-        anc = parent
+        anc = p.parent if str(p.parent) else Path(".")
         while not anc.exists() and anc != anc.parent:
             anc = anc.parent
         if not anc.is_dir():
-            raise UserError(f"{option} {p}: {anc} is not a directory")
+            raise UserError(f"cannot write the {what}: {anc} is not a directory", where) from None
+        if not os.access(anc, os.W_OK):
+            raise UserError(f"cannot write the {what}: the directory {anc} is not writable", where) from None
+        return p
+    except OSError as exc:
+        raise UserError(f"cannot write the {what}: {exc.strerror or exc}", where) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise UserError(f"cannot write the {what}: {p} is {kind} (derivkit writes only regular files)", where)
+    if not os.access(p, os.W_OK):
+        raise UserError(f"cannot write the {what}: {p} is not writable", where)
     return p
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes, option: str = "-o") -> None:
+def write_atomic(path: str | os.PathLike, data: str | bytes, what: str = "output") -> None:
     """Write ``data`` to ``path`` completely or not at all."""
-    p = check_output(path, option)
+    p = check_output(path, what)
     tmp = None
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        check_output(p, option)          # still not a device/FIFO/directory at the last moment
+        check_output(p, what)            # still not a device/FIFO/directory at the last moment
         os.replace(tmp, p)
         tmp = None
     except OSError as exc:
-        raise UserError(f"cannot write {p}: {exc.strerror or exc}")
+        raise UserError(f"cannot write the {what}: {exc.strerror or exc}", Location(str(p))) from None
     finally:
         if tmp is not None:
             try:

@@ -18,7 +18,7 @@ from derivkit.outputs import check_output, json_safe, write_atomic
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
 
 
-def test_write_atomic_creates_parents_and_ordinary_permissions(tmp_path):
+def test_write_atomic_creates_parents_and_gives_ordinary_permissions(tmp_path):
     target = tmp_path / "a" / "b" / "out.json"
     old = os.umask(0o022)
     try:
@@ -47,7 +47,7 @@ def test_non_regular_outputs_are_refused(tmp_path, kind):
         os.mkfifo(target)
     else:
         target = "/dev/null"
-    with pytest.raises(UserError, match="not a regular file"):
+    with pytest.raises(UserError, match="only regular files"):
         write_atomic(target, "x")
     if kind == "device":
         assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
@@ -55,11 +55,12 @@ def test_non_regular_outputs_are_refused(tmp_path, kind):
         assert stat.S_ISFIFO(os.stat(target).st_mode)
 
 
-def test_a_file_as_parent_directory_is_refused(tmp_path):
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_file_where_a_directory_should_be_is_refused(tmp_path, depth):
     f = tmp_path / "file"
     f.write_text("")
     with pytest.raises(UserError, match="(?i)not a directory"):
-        check_output(f / "out.json")
+        check_output(f / "sub" / "out.json" if depth == 2 else f / "out.json")
 
 
 def test_json_safe_turns_non_finite_and_numpy_values_into_json():

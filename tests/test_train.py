@@ -592,6 +592,7 @@ def test_curve_csv_for_regression_leaves_accuracy_empty(tmp_path):
 
 def test_curve_to_an_unwritable_place_is_a_user_error(tmp_path):
     r = trained(SMALL_CHECK)
+    (tmp_path / "no").write_text("")
     with pytest.raises(UserError):
         write_curve(r, tmp_path / "no" / "such" / "dir.csv")
 
@@ -682,13 +683,15 @@ def test_curve_or_plot_with_no_train_is_a_usage_error(tmp_path, option):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("target", ["directory", "device", "fifo", "missing directory"])
+@pytest.mark.parametrize("target", ["directory", "device", "fifo", "file as directory"])
 def test_a_bad_curve_path_is_refused_before_training(tmp_path, target, monkeypatch):
     import derivkit.training.run as run_module
     calls = []
     monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
     path = {"directory": tmp_path, "device": Path("/dev/null"), "fifo": tmp_path / "fifo",
-            "missing directory": tmp_path / "no" / "c.csv"}[target]
+            "file as directory": tmp_path / "fifo" / "c.csv"}[target]
+    if target == "file as directory":
+        (tmp_path / "fifo").write_text("")
     if target == "fifo":
         os.mkfifo(path)
     result = _cli(tmp_path, "--curve", path)

@@ -18,7 +18,7 @@ import importlib
 _HOME = {
     "Binding": "binding", "bind_data": "binding",
     "Compiled": "compile", "compile_problem": "compile",
-    "check_output": "curves", "plot_curve": "curves", "require_matplotlib": "curves", "write_curve": "curves",
+    "plot_curve": "curves", "require_matplotlib": "curves", "write_curve": "curves",
     "init_params": "init",
     "sgd_epoch": "loop",
     "TrainResult": "run", "planned_epochs": "run", "run_check": "run",

@@ -1,72 +1,17 @@
 """Training curves written out: one CSV row per epoch of every run, or a PNG plot.
 
-Both outputs are checked before any training starts (:func:`check_output`: only a regular
-file or a new name in an existing directory; never a directory, a device or a FIFO) and
-written atomically (a temporary file in the same directory, then renamed over the target).
+Both outputs are checked before any training starts and written atomically by
+:mod:`derivkit.outputs` (regular files only).
 """
 from __future__ import annotations
 
 import csv
 import io
-import os
-import stat
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import Location, UserError
-
-
-def check_output(path, what: str) -> Path:
-    """``path`` as a place to write ``what``: a regular file or a new name in an existing directory."""
-    path = Path(path)
-    where = Location(str(path))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise UserError(f"cannot write the {what}: the directory {parent} does not exist", where) from None
-        if not os.access(parent, os.W_OK):
-            raise UserError(f"cannot write the {what}: the directory {parent} is not writable", where) from None
-        return path
-    except OSError as exc:
-        raise UserError(f"cannot write the {what}: {exc.strerror or exc}", where) from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise UserError(f"cannot write the {what}: {path} is {kind}", where)
-    if not os.access(path, os.W_OK):
-        raise UserError(f"cannot write the {what}: {path} is not writable", where)
-    return path
-
-
-def write_atomically(path, data: bytes, what: str) -> None:
-    """Write ``data`` to ``path`` (checked by :func:`check_output`) through a renamed temporary file."""
-    path = check_output(path, what)
-    directory = path.parent if str(path.parent) else Path(".")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise UserError(f"cannot write the {what}: {exc.strerror or exc}", Location(str(path))) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from ..errors import UserError
+from ..outputs import check_output, write_atomic
 
 
 CURVE_COLUMNS = ("run", "lr", "epoch", "train_loss", "val_loss", "accuracy", "width", "seed")
@@ -86,7 +31,7 @@ def write_curve(result, path) -> None:
         for epoch, (lo, vl, acc) in enumerate(zip(run["loss"], run["val_loss"], accs), start=1):
             w.writerow([run["run"], _cell(run["lr"]), epoch, _cell(lo), _cell(vl), _cell(acc),
                         "" if run.get("width") is None else run["width"], run.get("seed", "")])
-    write_atomically(path, fh.getvalue().encode(), "curve")
+    write_atomic(path, fh.getvalue().encode(), "curve")
 
 
 def _cell(v) -> str:
@@ -133,4 +78,4 @@ def plot_curve(result, path) -> None:
         fig.savefig(buf, format="png", dpi=120)
     finally:
         plt.close(fig)
-    write_atomically(path, buf.getvalue(), "plot")
+    write_atomic(path, buf.getvalue(), "plot")
