@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import UserError
-from .expr import ONE, Expr, eye, grad, make, substitute, sym
+from .expr import ONE, Expr, eye, grad, substitute, sym
 from .graph import Graph
 from .ops import OPS, mm, op_jac, op_vjp, spread
 from .simplify import simplify

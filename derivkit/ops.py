@@ -12,7 +12,7 @@ expression of the output itself (a node's name when the op is a whole node, so
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np

@@ -15,7 +15,7 @@ def _loss(x) -> str:
 
 def text_report(sol) -> str:
     p, g = sol.problem, sol.graph
-    lines = [f"{p.title}  [{p.id}]", f"dims: " + ", ".join(f"{k}={v}" for k, v in p.dims.items()), ""]
+    lines = [f"{p.title}  [{p.id}]", "dims: " + ", ".join(f"{k}={v}" for k, v in p.dims.items()), ""]
     lines.append("Gradients of the loss (matrix form, over named nodes):")
     width = max((len(n) for n in sol.gradients), default=1)
     for name, gr in sol.gradients.items():

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from derivkit.errors import Location, UserError, UserErrors
+from derivkit.errors import Location, UserError
 
 MAX_BYTES = 1024 * 1024     # a hand-written YAML file is far smaller
 MAX_NODES = 50_000          # YAML nodes (scalars, lists, mappings), aliases and merges expanded

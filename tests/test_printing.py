@@ -297,7 +297,7 @@ def _corpus_scope(g, q=None):
 @pytest.mark.parametrize("path", problem_params())
 def test_corpus_ascii_reads_back_and_latex_compiles(path):
     sol = solved(path)
-    g, d = sol.graph, sol.derivation
+    g = sol.graph
     _, values = leaf_values(g, seed=13)
     rng = np.random.default_rng(14)
     for n in g.names:
@@ -307,12 +307,13 @@ def test_corpus_ascii_reads_back_and_latex_compiles(path):
     formulas = []
     sc = _corpus_scope(g)
     for name, gr in sol.gradients.items():
-        for key, ref in (("expr", d.full[name]), ("chain_expr", d.chain[name])):
-            back = parse_expression(gr[key], sc, None)
-            assert back.shape == ref.shape, (name, key, gr[key])
+        for key, ref in (("expr", gr.named), ("chain_expr", gr.chain)):
+            text = getattr(gr, key)
+            back = parse_expression(text, sc, None)
+            assert back.shape == ref.shape, (name, key, text)
             assert close(np.broadcast_to(evaluate(ref, values, g.dims), np.shape(evaluate(back, values, g.dims))),
-                         evaluate(back, values, g.dims)), (name, key, gr[key])
-        formulas += [gr["latex"], gr["chain_latex"]]
+                         evaluate(back, values, g.dims)), (name, key, text)
+        formulas += [gr.latex, gr.chain_latex]
     questions = {q.id: q for q in sol.problem.questions}
     for qid, ans in sol.answers.items():
         q = questions[qid]
@@ -321,8 +322,8 @@ def test_corpus_ascii_reads_back_and_latex_compiles(path):
             values[n] = rng.normal(size=concrete(tuple(shape), g.dims)) if shape else float(rng.normal())
         formulas.append(ans.latex)
         formulas += [ans.extra[k] for k in ("chain_latex", "index_latex") if k in ans.extra]
-        if ans.kind == "identity":
-            lhs, rhs = parse_equation(ans.expr, sc)
+        if ans.kind == "identity":       # expr is the right-hand side; the JSON also has both sides
+            lhs, rhs = parse_expression(ans.extra["lhs"], sc), parse_expression(ans.expr, sc)
             assert close(evaluate(lhs, values, g.dims), evaluate(parse_expression(q.lhs.value, sc), values, g.dims))
             assert close(evaluate(rhs, values, g.dims), evaluate(parse_expression(q.rhs.value, sc), values, g.dims))
             continue

@@ -64,8 +64,8 @@ from derivkit.indexform import isum, ivar
 from derivkit.parse import MAX_DEPTH, MAX_LENGTH
 
 from . import notation as N
-from .latex_tokens import CMD, END, NUM, OP, ROWSEP, WORD, Token, tokenize
-from .names import AnswerScope, Spelling, braced_group, name_base, read_spelling
+from .latex_tokens import CMD, END, NUM, OP, WORD, Token, tokenize
+from .names import AnswerScope, Spelling, braced_group, read_spelling
 from .position import AnswerError
 from .products import product_run
 

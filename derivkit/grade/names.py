@@ -23,7 +23,7 @@ from derivkit.expr import Expr, grad
 from derivkit.parse import Scope
 
 from . import notation as N
-from .latex_tokens import CMD, END, NUM, OP, WORD, Token, tokenize
+from .latex_tokens import CMD, END, NUM, WORD, Token, tokenize
 from .position import AnswerError
 
 

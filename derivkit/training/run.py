@@ -59,7 +59,6 @@ import numpy as np
 
 from ..checkspec import Settings
 from ..errors import UserError
-from ..expr import sym
 from ..graph import Graph
 from ..numeric import inline_nodes
 from .binding import Binding, bind_data, check_at, prepare
