@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import (ALL_PROBLEMS, BAD_PROBLEMS, LOCATED, ROOT, close, evaluate, leaf_values, loaded,
-                      locate, problem_params)
+from helpers import (ALL_PROBLEMS, BAD_PROBLEMS, LOCATED, ROOT, close, evaluate, leaf_values, loaded, locate,
+                     problem_params)
 from derivkit.cli import main
 from derivkit.expr import concrete
 from derivkit.parse import parse_expression

@@ -16,6 +16,7 @@ from derivkit.training.datasets import (
     make_dataset, read_idx, standardize, train_val_split,
 )
 from derivkit.errors import UserError
+from helpers import no_hang
 
 CLASSIFIERS = [name for name in GENERATORS if name != "sinusoid"]
 
@@ -452,21 +453,18 @@ def _gzip_stream(header: bytes, zeros: int) -> bytes:
 
 
 def test_a_gzip_bomb_fails_fast_with_little_memory(tmp_path):
-    import time
     import tracemalloc
     path = tmp_path / "train-labels-idx1-ubyte.gz"
     # a header declaring 1000 labels, then 256 MiB of zeros (about 250 KiB compressed)
     path.write_bytes(_gzip_stream(struct.pack(">II", LABELS_MAGIC, 1000), 256 << 20))
     assert path.stat().st_size < 1 << 20
     tracemalloc.start()
-    start = time.perf_counter()
     try:
-        with raises(r"train-labels-idx1-ubyte\.gz: has extra bytes"):
+        with no_hang(10), raises(r"train-labels-idx1-ubyte\.gz: has extra bytes"):
             read_idx(path, LABELS_MAGIC)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
     assert peak < 8 << 20
 
 

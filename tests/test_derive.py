@@ -6,8 +6,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from conftest import (ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, leaf_values, loaded,
-                      mlp_problems, problem_params, solved, verifier)
+from helpers import (ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, leaf_values, loaded,
+                     problem_params, solved, verifier)
+from strategies import mlp_problems
 from derivkit.expr import Expr, concrete, grad, num, substitute
 from derivkit.parse import parse_expression
 from derivkit.printing import to_ascii, to_latex

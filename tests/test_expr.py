@@ -6,7 +6,7 @@ import pickle
 import pytest
 from hypothesis import given, settings
 
-from conftest import expressions
+from strategies import expressions
 from derivkit.expr import Expr, eye, grad, make, num, ones, sym
 
 

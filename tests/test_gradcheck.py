@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derivkit.gradcheck as gc
-from conftest import ALL_PROBLEMS, graph_from_text, loaded, mlp_problems, problem_params
+from helpers import ALL_PROBLEMS, graph_from_text, loaded, problem_params
+from strategies import mlp_problems
 from derivkit.expr import ONE, make, num
 from derivkit.gradcheck import THRESHOLD, checked_leaves, gradcheck
 

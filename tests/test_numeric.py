@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, loaded, problem_params
+from helpers import ALL_PROBLEMS, ROOT, close, evaluate, graph_from_text, loaded, problem_params
 from derivkit.expr import concrete, make, num, sym
 from derivkit.numeric import Program, forward_values, random_leaves
 from derivkit.vectors import vectors

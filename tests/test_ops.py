@@ -18,7 +18,7 @@ import pytest
 import sympy
 from click.testing import CliRunner
 
-from conftest import make_scope
+from helpers import make_scope
 from derivkit import ops
 from derivkit.cli import main as cli
 from derivkit.expr import ONE, Expr, ShapeError, make, num, sym

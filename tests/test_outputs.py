@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from helpers import ROOT
 from derivkit.cli import main
 from derivkit.errors import UserError
 from derivkit.outputs import check_output, json_safe, write_atomic

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import (DIMS, SHAPES, WHERE, all_finite, close, evaluate, expressions, leaf_values, loaded,
-                      parse, problem_params, random_values)
+from helpers import (DIMS, SHAPES, WHERE, all_finite, close, evaluate, leaf_values, loaded, parse,
+                     problem_params, random_values)
+from strategies import expressions
 from derivkit.errors import Location, UserError
 from derivkit.expr import Expr, sym
 from derivkit.ops import FUNCTIONS

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import DIMS, SHAPES, close, evaluate, leaf_values, make_scope, problem_params, random_values, solved
+from helpers import (DIMS, SHAPES, close, evaluate, leaf_values, make_scope, problem_params, random_values,
+                     solved)
 from derivkit.errors import Location, UserError
 from derivkit.expr import Expr, ShapeError, concrete, eye, grad, make, num, ones, sym
 from derivkit.indexform import concrete_entries

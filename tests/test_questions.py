@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ROOT, close, evaluate, leaf_values, problem_params, solved
+from helpers import ROOT, close, evaluate, leaf_values, problem_params, solved
 from derivkit.errors import UserError
 from derivkit.expr import sym
 from derivkit.parse import parse_expression
@@ -256,7 +256,7 @@ def test_identity_expr_is_in_the_expression_language():
     ("{id: q, kind: forward, of: nothing}", "nothing"),
 ])
 def test_question_errors_are_user_errors_at_their_place(question, needle):
-    from conftest import locate
+    from helpers import locate
     text = """\
 id: bad-question
 dims: {D: 3, H: 2}
@@ -315,7 +315,7 @@ questions:
 
 def test_validate_questions_locates_every_mistake_without_sympy(monkeypatch):
     import sympy
-    from conftest import locate
+    from helpers import locate
     from derivkit.graph import build_graph
     from derivkit.questions import validate_questions
 
@@ -397,7 +397,7 @@ def test_a_wrong_infinite_limit_is_not_verified():
 
 @pytest.mark.parametrize("lhs", ["1 / (s - s)", "log(s - s)", "s / 0", "sqrt(-1 - s * s)"])
 def test_an_identity_side_that_is_undefined_is_a_located_error(lhs):
-    from conftest import locate
+    from helpers import locate
     text = LIMITS.split("questions:")[0] + f"questions:\n  - {{id: q, kind: identity, lhs: {lhs}, rhs: s, " \
                                            "vars: {s: []}}\n"
     with pytest.raises(UserError) as info:
@@ -407,7 +407,7 @@ def test_an_identity_side_that_is_undefined_is_a_located_error(lhs):
 
 
 def test_a_values_domain_that_makes_a_log_undefined_is_a_located_error():
-    from conftest import locate
+    from helpers import locate
     text = """\
 id: values-log
 dims: {D: 2}

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from conftest import (DIMS, SHAPES, all_finite, close, evaluate, expressions, make_scope, parse,
-                      random_values)
+from helpers import DIMS, SHAPES, all_finite, close, evaluate, make_scope, parse, random_values
+from strategies import expressions
 from derivkit.expr import ONE, Expr, make, num, sym
 from derivkit.printing import to_ascii
 from derivkit.simplify import MAX_COEF_BITS, Facts, simplify

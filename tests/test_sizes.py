@@ -16,7 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ALL_PROBLEMS, mlp_problem_dict, rel
+from helpers import ALL_PROBLEMS, rel
+from strategies import mlp_problem_dict
 from derivkit.expr import concrete
 from derivkit.problem import parse_problem
 from derivkit.solve import solve

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import LOCATED, ROOT, SEED_PROBLEMS, graph_from_text, loaded, locate
+from helpers import LOCATED, ROOT, SEED_PROBLEMS, graph_from_text, loaded, locate
 from derivkit.errors import UserError, UserErrors
 from derivkit.expr import concrete
 from derivkit.numeric import Program, forward_values

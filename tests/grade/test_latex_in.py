@@ -6,7 +6,6 @@ points (leaves, nodes, upstream gradients, and every value of free indices) and 
 from __future__ import annotations
 
 import functools
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from derivkit.numeric import Program, forward_values, random_leaves
 from derivkit.parse import MAX_DEPTH, MAX_LENGTH, Scope, parse_expression
 from derivkit.printing import to_latex
 from derivkit.problem import load_problem
+from helpers import no_hang
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -263,18 +263,16 @@ def test_limits_hold_fast():
                r"\frac" * 1000, "s^" * 1500 + "2", "s^{" * 1000 + "2" + "}" * 1000, "\x00\x01\x1b[31m",
                r"\write18{rm -rf /}", "__import__('os').system('ls')", "a" * 10**6]
     for text in hostile:
-        t0 = time.perf_counter()
-        with pytest.raises(UserError):
+        with no_hang(5), pytest.raises(UserError):
             read_answer(text, a)
-        assert time.perf_counter() - t0 < 0.5, text[:40]
     assert MAX_DEPTH < 200
 
 
 def test_power_towers_build_without_computing():
     """A tower is an expression like any other: reading it computes nothing."""
-    t0 = time.perf_counter()
-    e = read_answer("x^{10^{10^{10}}}", scope_for(MLP))
-    assert e.op == "pow" and time.perf_counter() - t0 < 0.1
+    with no_hang(5):
+        e = read_answer("x^{10^{10^{10}}}", scope_for(MLP))
+    assert e.op == "pow"
 
 
 JUNK = st.lists(st.sampled_from(list("xyzhtWVbcj()[]{}^_'+-*/=<>&|,. 012\\σ⊙∂")
@@ -288,12 +286,11 @@ JUNK = st.lists(st.sampled_from(list("xyzhtWVbcj()[]{}^_'+-*/=<>&|,. 012\\σ⊙�
 @given(JUNK)
 def test_junk_raises_only_user_errors(text):
     a = scope_for(MULTI, ("j",))
-    t0 = time.perf_counter()
-    try:
-        read_answer(text, a)
-    except UserError:
-        pass
-    assert time.perf_counter() - t0 < 0.5
+    with no_hang(5):
+        try:
+            read_answer(text, a)
+        except UserError:
+            pass
 
 
 # ---------------------------------------------------------------- LaTeX printer round trip
@@ -353,7 +350,7 @@ def test_latex_printer_round_trips(e):
 
 # ---------------------------------------------------------------- solve's LaTeX reads back
 def _solved_latex():
-    from conftest import ALL_PROBLEMS
+    from helpers import ALL_PROBLEMS
     out = []
     for path in ALL_PROBLEMS:
         out.append(pytest.param(path, id=path.name))
@@ -369,7 +366,7 @@ UNSIZED = {("relu_regression.yaml", "dyhat_dz3"), ("softsign_exp_sqrt_abs.yaml",
 @pytest.mark.parametrize("path", _solved_latex())
 def test_solve_latex_reads_back_to_the_reference(path):
     """Every question's printed LaTeX (and chain form) reads back equal in value to its reference."""
-    from conftest import solved
+    from helpers import solved
     from derivkit.indexform import index_form
     s = solved(path)
     g = s.graph
