@@ -12,6 +12,8 @@ import re
 
 #: printed characters (about 0.6 em each) that fit beside the rule column of a derivation
 LINE_WIDTH = 62
+#: printed characters of a formula that fit across the text width
+PAGE_WIDTH = 76
 
 _ZERO = {"left", "right", "mathbf", "boldsymbol", "mathrm", "operatorname", "hat", "bar", "tilde",
          "mathbb", "displaystyle", "top", "big", "Big", "bigl", "bigr", "text", "mathit", "mathcal"}

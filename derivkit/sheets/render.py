@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from .layout import LINE_WIDTH, width
+from .layout import PAGE_WIDTH, width
 from .texsafe import escape_md, escape_tex, math_ok, prompt_md, prompt_tex
 
 LATEX_TEMPLATE = "sheet.tex.j2"
@@ -66,13 +66,21 @@ def _sci(x) -> str:
     return s
 
 
-def _beside(line) -> bool:
-    """Whether a step's rule fits to the right of its formula (else it goes on the next row)."""
-    rule = line.rule
+def _rule_width(rule) -> float:
+    """Printed width of a rule note (small type: about three quarters of a formula character)."""
     if rule is None:
-        return True
-    text = len(rule.name) * 0.85 + width(rule.formula) + width(rule.detail)
-    return width(line.rhs[0]) + width(line.lhs) + text <= LINE_WIDTH + 28
+        return 0.0
+    return 0.75 * (len(rule.name) + width(rule.formula) + width(rule.detail)) + 3
+
+
+def _beside(lines) -> bool:
+    """Whether every step's rule fits in a column right of the formulas (else each goes below its step).
+
+    One decision per derivation keeps its rules in one column.
+    """
+    formulas = max((width(ln.lhs) + max(width(r) for r in ln.rhs) for ln in lines), default=0)
+    rules = max((_rule_width(ln.rule) for ln in lines), default=0)
+    return formulas + rules <= PAGE_WIDTH
 
 
 @lru_cache(maxsize=None)

@@ -371,9 +371,9 @@ def _grad_lines(sol, q, a, p, block: QuestionBlock) -> None:
     if generic and len(g.shape(n)) <= 1:
         terms = generic + ([r"\left.\frac{\partial " + p.name(g.loss) + r"}{\partial " + p.name(n)
                             + r"}\right|_{" + p.name(g.loss) + "}"] if g.loss in vias else [])
-        users = ", ".join(vias)
+        users = ", ".join(p.name(m) for m in vias)
         block.lines.append(Line(lhs, split(" + ".join(terms)),
-                                R.Rule(f"chain rule: {n} is used by {users}")))
+                                R.Rule("chain rule", "", rf"{p.name(n)} \text{{ is used by }} {users}")))
         for m in vias:
             if m == g.loss or len(g.shape(m)) > 1:
                 continue

@@ -150,8 +150,15 @@ def _prompt(text: str, esc, keep) -> str:
 
 
 def prompt_tex(text) -> str:
-    """A prompt for LaTeX: text escaped, whitelisted ``$…$`` math kept as math."""
-    return _prompt(text, escape_tex, lambda body: f"${body}$")
+    """A prompt for LaTeX: text escaped, whitelisted ``$…$`` math kept as math.
+
+    ``\\left``/``\\right`` are dropped from inline math: TeX cannot break a line inside
+    them, and a long formula in running text would run off the page.
+    """
+    return _prompt(text, escape_tex, lambda body: "$" + _UNSIZED.sub("", body) + "$")
+
+
+_UNSIZED = re.compile(r"\\(?:left|right)(?![A-Za-z])\s*(?:\.)?")
 
 
 def prompt_md(text) -> str:
