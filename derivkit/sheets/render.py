@@ -104,7 +104,7 @@ def render(sheet, fmt: str = "latex") -> str:
     markdown = fmt == "markdown"
     env = _environment(str(template_dir()), markdown)
     template = env.get_template(MARKDOWN_TEMPLATE if markdown else LATEX_TEMPLATE)
-    return template.render(sheet=sheet)
+    return template.render(sheet=sheet).lstrip("\n")      # the template's leading comment lines
 
 
 def render_steps_markdown(lines) -> str:
