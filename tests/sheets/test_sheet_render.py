@@ -7,7 +7,8 @@ from conftest import problem_params, solved
 from hypothesis import given
 from hypothesis import strategies as st
 
-from derivkit.sheets import render, sheet_text
+from derivkit.sheets import render_sheet as render
+from derivkit.sheets import sheet_text
 from derivkit.sheets.layout import break_points, split, width
 from derivkit.sheets.render import _environment, template_dir
 from derivkit.sheets.steps import build_sheet

@@ -72,7 +72,7 @@ def test_questions_only_sheet_has_no_answers():
     path = SEED_PROBLEMS[0]
     sheet = build_sheet(solved(path), answers=False)
     assert not sheet.local and not sheet.gradients and not sheet.limits and sheet.training is None
-    from derivkit.sheets import render
+    from derivkit.sheets import render_sheet as render
     tex = render(sheet)
     assert r"\boxed" not in tex and "Verification" not in tex
     assert all(q.id.replace("_", r"\_") in tex for q in sheet.questions)
