@@ -124,6 +124,7 @@ class Training:
     sweep_columns: list[str]
     summary: list[tuple[str, str]]   # (plain label, plain value)
     log_scale: bool = False
+    epoch_tick: int = 1              # distance of the epoch ticks on the x axis
 
 
 @dataclass
@@ -647,7 +648,9 @@ def _training(t: dict) -> Training:
         summary.append(("expectation", "met" if t["passed"] else "missed"))
     finite = [v for c in curves for _, v in c.points if math.isfinite(v) and v > 0]
     log_scale = bool(finite) and max(finite) / min(finite) > 50
-    return Training(desc, curves, val_curves, sweep, cols, summary, log_scale)
+    epochs = max((len(c.points) for c in curves), default=1)
+    tick = next(t for t in (1, 2, 5, 10, 20, 50, 100, 10**9) if epochs / t <= 10)
+    return Training(desc, curves, val_curves, sweep, cols, summary, log_scale, tick)
 
 
 def _curve(label: str, M: np.ndarray, repeats: int) -> Curve:
