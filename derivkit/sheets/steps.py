@@ -22,7 +22,8 @@ import sympy
 
 from ..derive import jacobian
 from ..errors import UserError
-from ..expr import Expr, concrete, grad, substitute, sym
+from ..expr import Expr, concrete, substitute, sym
+from ..indexform import index_form
 from ..parse import parse_expression
 from ..printing import latex_name, to_latex
 from ..simplify import simplify
@@ -345,6 +346,12 @@ def _question(sol, q, p: _Printer) -> QuestionBlock:
     build(sol, q, a, p, block)
     if "index_latex" in a.extra:
         block.index_answer = _safe_or_text(a.extra["index_latex"], a.extra.get("index_expr", ""))
+    if q.index and q.kind in ("grad", "jacobian"):
+        j = next(iter(q.index))
+        wrt = q.wrt.value.strip()
+        if q.kind == "grad":
+            block.index_lhs = rf"\frac{{\partial {p.name(g.loss)}}}{{\partial {_row_name(g, wrt, j, p)}}}"
+        block.heading = block.index_lhs or block.heading
     return block
 
 
@@ -433,6 +440,12 @@ def _jacobian_lines(sol, q, a, p, block: QuestionBlock) -> None:
     if q.index:
         j = next(iter(q.index))
         block.index_lhs = rf"\frac{{\partial {_entry_base(p.name(of))}_{{{j}}}}}{{\partial {_row_name(g, wrt, j, p)}}}"
+        if of in g.nodes:
+            row = simplify(index_form(g.nodes[of], {j: "row"}, g), g.facts)
+            block.lines.append(Line(f"{_entry_base(p.name(of))}_{{{j}}}", split(p(row)),
+                                    R.Rule("the same, entry " + j)))
+            block.lines.append(Line(block.index_lhs, [a.extra.get("index_latex", "")],
+                                    R.Rule("differentiating entry " + j)))
         return
     ref = a.reference
     top = g.nodes[of].op if of in g.nodes else None
