@@ -81,3 +81,14 @@ def test_split_lines_rejoin_to_the_formula_and_fit_where_possible(parts, op):
 def test_no_break_inside_left_right():
     tex = r"\left(a + b + c + d + e + f + g + h + i + j + k + l + m + n\right) x"
     assert break_points(tex) == []
+
+
+def test_a_questions_steps_render_alone_as_markdown_feedback():
+    from conftest import SEED_PROBLEMS
+    from derivkit.sheets import render_steps_markdown
+    sheet = build_sheet(solved(SEED_PROBLEMS[0]))
+    block = next(b for b in sheet.questions if b.kind == "grad" and len(b.lines) > 2)
+    md = render_steps_markdown(block.lines)
+    assert md.count("$$") == 2 * len(block.lines)
+    for ln in block.lines:
+        assert ln.rhs[0] in md and ln.rule.name.split(" (")[0] in md
