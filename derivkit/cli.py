@@ -137,6 +137,53 @@ def vectors(problem, seed, out):
     _emit_json(make_vectors(g, derive(g), seed), out)
 
 
+@main.command()
+@click.argument("problem", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False),
+              help="Write the sheet here (default: stdout; with --pdf, PROBLEM's name with .pdf).")
+@click.option("--format", "fmt", type=click.Choice(["latex", "markdown"]), default="latex",
+              help="latex (the default) or markdown with KaTeX math, for LMS pages.")
+@click.option("--pdf", is_flag=True, help="Compile the LaTeX to PDF with latexmk or pdflatex.")
+@click.option("--questions-only", is_flag=True, help="The hand-out: prompts and the network, no answers.")
+@click.option("--no-train", is_flag=True, help="Skip the training run of the problem's check: section.")
+def sheet(problem, out, fmt, pdf, questions_only, no_train):
+    """Solution sheet of PROBLEM: every derivation step by step, as LaTeX, PDF or Markdown.
+
+    Exit code 0, or 2 on bad input or when TeX fails (its first error is printed
+    and its log kept beside the output).
+    """
+    from pathlib import Path
+
+    from .sheets import sheet_text
+    from .solve import solve as run
+
+    if pdf and fmt != "latex":
+        raise click.UsageError("--pdf compiles the LaTeX sheet; it cannot go with --format markdown")
+    if pdf:
+        out = out if out and out.endswith(".pdf") else str(Path(out or Path(problem).name).with_suffix(".pdf"))
+    if out:
+        check_output(out, "--pdf" if pdf else "-o")
+    if pdf:
+        from .sheets.compile import engine
+        if engine() is None:
+            raise UserError("--pdf needs a TeX engine: install latexmk or pdflatex "
+                            "(Debian: texlive-latex-extra texlive-pictures latexmk), or write the .tex with -o")
+    progress = _progress_bar()
+    try:
+        sol = run(problem, train=not (no_train or questions_only), progress=progress)
+    finally:
+        progress.close()
+    text = sheet_text(sol, fmt, answers=not questions_only)
+    if pdf:
+        from .sheets.compile import compile_pdf
+        compile_pdf(text, out)
+        click.echo(f"wrote {out}", err=True)
+    elif out:
+        write_atomic(out, text)
+    else:
+        click.echo(text, nl=False)
+
+
 class _Progress:
     """Epoch progress on stderr, only when stderr is a terminal."""
 

@@ -13,7 +13,9 @@ For every node and leaf ``n`` the reverse pass gives
   then grow linearly with depth instead of exponentially (∂l/∂y0 through stacked
   softmaxes repeats ∂l/∂y1 twice, which repeats ∂l/∂y2 twice, …); ∂l/∂m is itself a
   verified gradient, so the named form is proved by proving ``full``;
-* ``steps[n]`` — which rule each contribution came through, for the sheets.
+* ``steps[n]`` — which rule each contribution came through, for the sheets;
+* ``log[n]`` — the derivation of ∂l/∂n as :class:`Record` s (rule, before, after, what
+  was substituted), recorded while deriving: the material of the solution sheets.
 
 Jacobians between any two nodes come from the local Jacobians of the
 registry composed forwards.
@@ -39,6 +41,22 @@ class Step:
     expr: Expr
 
 
+@dataclass
+class Record:
+    """One step of a derivation as a sheet shows it: ``before`` = ``after`` by ``rule``.
+
+    ``rule`` is one of ``"chain rule"`` (``before`` is the atom ∂l/∂n, ``after`` the sum
+    of the contributions of the nodes using n, see ``Derivation.steps``),
+    ``"substitute"`` (``substituted`` maps each upstream gradient ∂l/∂m to the form put
+    in for it) and ``"simplify"`` (the light algebra of :mod:`derivkit.simplify`).
+    """
+
+    rule: str
+    before: Expr
+    after: Expr
+    substituted: dict[Expr, Expr] = field(default_factory=dict)
+
+
 #: an upstream gradient of more printed nodes than this (about a line of text) is named, not
 #: written out, where it would print twice
 REPEAT_LIMIT = 40
@@ -52,6 +70,7 @@ class Derivation:
     full: dict[str, Expr] = field(default_factory=dict)
     named: dict[str, Expr] = field(default_factory=dict)
     steps: dict[str, list[Step]] = field(default_factory=dict)
+    log: dict[str, list[Record]] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Expr:
         return grad(name, self.graph.shape(name), self.root or self.graph.loss)
@@ -85,6 +104,7 @@ def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
                 total = total + p
         d.chain[name] = _fit(simplify(total, g.facts), g.shape(name))
         d.steps[name] = steps[name]
+        d.log[name] = _log_chain(d.upstream(name), total, d.chain[name]) if parts else []
     # Substitute upstream gradients, from the loss down (reverse definition order).
     order = [root] + [n for n in reversed(list(g.nodes)) if n != root] + [n for n in g.leaves if n != root]
     mapping: dict[Expr, Expr] = {}
@@ -93,9 +113,31 @@ def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
     for name in order:
         d.full[name] = _fit(simplify(substitute(d.chain[name], mapping), g.facts), g.shape(name))
         d.named[name] = _fit(_name_repeats(d.chain[name], named, sizes, g), g.shape(name))
+        d.log[name] += _log_substitution(d.chain[name], d.named[name], named)
         mapping[d.upstream(name)] = d.full[name]
         named[d.upstream(name)] = d.named[name]
     return d
+
+
+def _log_chain(atom: Expr, total: Expr, chain: Expr) -> list[Record]:
+    """∂l/∂n = Σ contributions (chain rule), then the light algebra if it changed anything."""
+    out = [Record("chain rule", atom, total)]
+    if chain != total:
+        out.append(Record("simplify", total, chain))
+    return out
+
+
+def _log_substitution(chain: Expr, result: Expr, named: dict[Expr, Expr]) -> list[Record]:
+    """The upstream gradients written out (those the printed form does not keep as atoms)."""
+    kept = set(result.walk())
+    subs = {a: named[a] for a in chain.walk() if a in named and a not in kept}
+    if not subs:
+        return []
+    raw = substitute(chain, subs)
+    out = [Record("substitute", chain, raw, subs)]
+    if raw != result:
+        out.append(Record("simplify", raw, result))
+    return out
 
 
 def _name_repeats(chain: Expr, named: dict[Expr, Expr], sizes: dict[Expr, int], g: Graph) -> Expr:
