@@ -80,11 +80,11 @@ def compile_pdf(tex: str, out: str | os.PathLike, timeout: float = TIMEOUT) -> C
         if proc.returncode != 0 or not pdf.exists():
             _keep_log(log_file, log_path, log)
             raise UserError(f"--pdf: {first_error(log)} (log kept in {log_path})")
-        write_atomic(out, pdf.read_bytes(), option="--pdf")
+        write_atomic(out, pdf.read_bytes(), what="PDF")
     return Compiled(out, log, cmd[0])
 
 
 def _keep_log(src: Path, dest: Path, text: str | None = None) -> None:
     if text is None:
         text = src.read_text(encoding="utf-8", errors="replace") if src.exists() else ""
-    write_atomic(dest, text, option="--pdf")
+    write_atomic(dest, text, what="PDF log")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from .layout import PAGE_WIDTH, width
+from .linebreak import PAGE_WIDTH, width
 from .texsafe import escape_md, escape_tex, math_ok, prompt_md, prompt_tex
 
 LATEX_TEMPLATE = "sheet.tex.j2"

@@ -28,7 +28,7 @@ from ..parse import parse_expression
 from ..printing import latex_name, to_latex
 from ..simplify import simplify
 from . import rules as R
-from .layout import split
+from .linebreak import split
 from .texsafe import math_ok, safe_names
 
 #: a Jacobian is written out entry by entry when it has at most this many entries
@@ -189,7 +189,7 @@ def build_sheet(sol, answers: bool = True) -> Sheet:
         dims=list(prob.dims.items()), layers=layers, nodes=nodes, edges=edges, forward=forward,
         local=local, questions=questions, limits=limits, gradients=gradients,
         verification=_verification(sol) if answers else {},
-        training=_training(sol.train) if answers and sol.train else None, answers=answers)
+        training=_training(sol.train.to_json()) if answers and sol.train else None, answers=answers)
 
 
 def _layers(g, p: _Printer) -> list[Layer]:
@@ -604,7 +604,7 @@ def _forward_lines(sol, q, a, p, block: QuestionBlock) -> None:
 
 # ---------------------------------------------------------------- verification and training
 def _verification(sol) -> dict:
-    gc = sol.gradcheck or {}
+    gc = sol.gradcheck.to_json() if sol.gradcheck is not None else {}
     rows = [(name, err) for name, err in {**gc.get("per_leaf", {}), **gc.get("per_node", {})}.items()]
     return {"ground_truth": "sympy.diff of the loss expanded into scalars" if sol.ground_truth == "diff"
             else "the scalar chain rule, node by node",

@@ -5,7 +5,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from conftest import BAD_PROBLEMS, SEED_PROBLEMS
+from helpers import BAD_PROBLEMS, SEED_PROBLEMS
 
 from derivkit.cli import main
 

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import ALL_PROBLEMS, problem_params, solved
+from helpers import ALL_PROBLEMS, problem_params, solved
 
 from derivkit.errors import UserError
 from derivkit.sheets import sheet_text

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import jinja2
 import pytest
-from conftest import problem_params, solved
+from helpers import problem_params, solved
 from hypothesis import given
 from hypothesis import strategies as st
 
 from derivkit.sheets import render_sheet as render
 from derivkit.sheets import sheet_text
-from derivkit.sheets.layout import break_points, split, width
+from derivkit.sheets.linebreak import break_points, split, width
 from derivkit.sheets.render import _environment, template_dir
 from derivkit.sheets.steps import build_sheet
 
@@ -45,7 +45,7 @@ def test_every_problem_renders_in_both_formats(path):
 
 def test_training_results_render_as_pgfplots_and_tables():
     """A synthetic check result (two learning rates, two repeats) shows curves with error bars and a sweep."""
-    from conftest import SEED_PROBLEMS
+    from helpers import SEED_PROBLEMS
     sol = solved(SEED_PROBLEMS[0])
     runs = [{"run": i, "lr": lr, "width": None, "seed": rep, "repeat": rep, "loss": [1.0 / (k + 1 + rep) for k in
              range(3)], "val_loss": [1.2 / (k + 1) for k in range(3)], "val_accuracy": [0.5, 0.6, 0.7 + rep / 10],
@@ -57,7 +57,8 @@ def test_training_results_render_as_pgfplots_and_tables():
                         "diverged": 0} for lr in (0.1, 0.01)],
              "data": {"name": "moons", "n_train": 80, "n_val": 20}, "settings": {"optimizer": "sgd",
                                                                                 "batch_size": 1, "epochs": 3}}
-    sol = type(sol)(**{**sol.__dict__, "train": train})
+    from types import SimpleNamespace          # stands in for a TrainResult: the sheet reads its JSON
+    sol = type(sol)(**{**sol.__dict__, "train": SimpleNamespace(to_json=lambda: train)})
     sheet = build_sheet(sol)
     assert [c.label for c in sheet.training.curves] == ["lr 0.1", "lr 0.01"]
     assert all(c.std is not None and len(c.std) == len(c.points) == 3 for c in sheet.training.curves)
@@ -84,7 +85,7 @@ def test_no_break_inside_left_right():
 
 
 def test_a_questions_steps_render_alone_as_markdown_feedback():
-    from conftest import SEED_PROBLEMS
+    from helpers import SEED_PROBLEMS
     from derivkit.sheets import render_steps_markdown
     sheet = build_sheet(solved(SEED_PROBLEMS[0]))
     block = next(b for b in sheet.questions if b.kind == "grad" and len(b.lines) > 2)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SEED_PROBLEMS, problem_params, solved
+from helpers import SEED_PROBLEMS, problem_params, solved
 
 from derivkit.expr import substitute
 from derivkit.printing import to_latex
