@@ -145,7 +145,7 @@ def test_the_generator_reaches_every_registry_op():
     seen = set()
 
     @given(registry_trees())
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     def collect(e):
         seen.update(n.op for n in e.walk())
     collect()
