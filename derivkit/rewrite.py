@@ -433,8 +433,9 @@ class _Untranslatable(Exception):
 class _Translator:
     """Expr <-> SymPy for one block: opaque atoms become symbols, and back."""
 
-    def __init__(self, k: Knowledge):
+    def __init__(self, k: Knowledge, sigmoid_as_exp: bool = False):
         self.k = k
+        self.sigmoid_as_exp = sigmoid_as_exp
         self.atoms: dict[Expr, sympy.Symbol] = {}
         self.back: dict[sympy.Symbol, Expr] = {}
         self.opening: set[str] = set()
@@ -478,6 +479,8 @@ class _Translator:
                 return -a[0]
             if op == "pow":
                 return a[0] ** a[1]
+            if op == "sigmoid" and self.sigmoid_as_exp:
+                return 1 / (1 + sympy.exp(-a[0]))
             return _TO_SYMPY[op](a[0])
         return self.atom(e)
 
@@ -516,9 +519,11 @@ def _cancel_block(e: Expr, k: Knowledge) -> Expr | None:
     if e.size() > BLOCK_LIMIT:
         return None
     best, best_size = None, e.size()
-    openable = any(n.op == "sym" and n.attr in k.definitions for n in e.walk())
+    openable = any((n.op == "sym" and n.attr in k.definitions) or n.op == "sigmoid" for n in e.walk())
+    # first σ as a function (σ(−w) = 1 − σ(w) cancels sign targets), then nodes opened and σ
+    # written with exponentials (so σ(−z) meets a node p = 1/(1 + e⁻ᶻ))
     for open_nodes in (False, True) if openable else (False,):
-        tr = _Translator(k)
+        tr = _Translator(k, sigmoid_as_exp=open_nodes)
         try:
             F = tr.to_sympy(e, open_nodes)
         except (TypeError, ValueError, ZeroDivisionError):
