@@ -40,6 +40,8 @@ from .simplify import (Facts, build_monomial, monomial, rebuild_sum, simplify, s
 BLOCK_LIMIT = 60
 #: nor one whose SymPy form has more operations than this
 SYMPY_OPS_LIMIT = 160
+#: a cancelled block this short (p − y, (p − y)/K) is not tried again with the nodes opened
+SHORT_ENOUGH = 5
 #: at most this many finite-domain targets in one block (2**3 interpolation points for binary ones)
 DOMAIN_ATOMS_LIMIT = 3
 
@@ -523,6 +525,8 @@ def _cancel_block(e: Expr, k: Knowledge) -> Expr | None:
     # first σ as a function (σ(−w) = 1 − σ(w) cancels sign targets), then nodes opened and σ
     # written with exponentials (so σ(−z) meets a node p = 1/(1 + e⁻ᶻ))
     for open_nodes in (False, True) if openable else (False,):
+        if open_nodes and best_size <= SHORT_ENOUGH:
+            break
         tr = _Translator(k, sigmoid_as_exp=open_nodes)
         try:
             F = tr.to_sympy(e, open_nodes)
@@ -571,7 +575,7 @@ def _candidates(F):
         c = sympy.cancel(F)
     except (sympy.PolynomialError, TypeError, ValueError):
         return []
-    out = [c, sympy.expand(c)] if sympy.count_ops(c) < SYMPY_OPS_LIMIT else [c]
+    out = [c, sympy.expand(c)] if sympy.count_ops(c) < SYMPY_OPS_LIMIT // 4 else [c]
     for ex in list(c.atoms(sympy.exp))[:2]:
         for target in (ex, sympy.exp(-ex.args[0])):
             d = sympy.Dummy("d")
