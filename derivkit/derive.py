@@ -28,6 +28,7 @@ from .errors import UserError
 from .expr import ONE, Expr, eye, grad, substitute, sym
 from .graph import Graph
 from .ops import OPS, mm, op_jac, op_vjp, spread
+from .rewrite import knowledge, readable
 from .simplify import simplify
 
 
@@ -76,8 +77,11 @@ class Derivation:
         return grad(name, self.graph.shape(name), self.root or self.graph.loss)
 
 
-def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
+def derive(g: Graph, root: str | None = None, seed: Expr = ONE, readable_forms: bool = True) -> Derivation:
     """Reverse pass: every node's and leaf's gradient of the loss.
+
+    The full and printed forms go through :func:`derivkit.rewrite.readable` unless
+    ``readable_forms`` is false (the light algebra alone, to compare against).
 
     With ``root``/``seed``, the gradient of ``seed · root`` instead (seed e_j gives
     the derivatives of the single entry root_j, for index-notation Jacobians).
@@ -110,9 +114,11 @@ def derive(g: Graph, root: str | None = None, seed: Expr = ONE) -> Derivation:
     mapping: dict[Expr, Expr] = {}
     named: dict[Expr, Expr] = {}
     sizes: dict[Expr, int] = {}
+    k = knowledge(g)
+    tidy = (lambda e: readable(e, k)) if readable_forms else (lambda e: e)
     for name in order:
-        d.full[name] = _fit(simplify(substitute(d.chain[name], mapping), g.facts), g.shape(name))
-        d.named[name] = _fit(_name_repeats(d.chain[name], named, sizes, g), g.shape(name))
+        d.full[name] = _fit(tidy(simplify(substitute(d.chain[name], mapping), g.facts)), g.shape(name))
+        d.named[name] = _fit(tidy(_name_repeats(d.chain[name], named, sizes, g)), g.shape(name))
         d.log[name] += _log_substitution(d.chain[name], d.named[name], named)
         mapping[d.upstream(name)] = d.full[name]
         named[d.upstream(name)] = d.named[name]

@@ -5,8 +5,8 @@ product is a coefficient times factors with integer powers, a sum is a list of
 such terms, and a few facts are used:
 
 * equal factors cancel: y ⊙ (t ⊘ y) → t;
-* a one-hot target sums to one: Σt → 1 (that is how softmax + cross-entropy
-  becomes y − t);
+* a one-hot target, a softmax and any vector ``Facts`` says sums to one: Σt → 1
+  (that is how softmax + cross-entropy becomes y − t);
 * u ⊙ e_t = u_t e_t for a one-hot vector e_t;
 * identities: x·1, x + 0, (xᵀ)ᵀ, A I, and like terms are collected.
 
@@ -295,7 +295,7 @@ def _simplify_sum(e: Expr, facts: Facts) -> Expr:
     rest = [f for f in factors if f[0].shape != ()]
     if len(rest) == 1 and rest[0][1] == 1:
         inner = rest[0][0]
-        if inner.op == "onehot" or (inner.op == "sym" and inner.attr in facts.sums_to_one):
+        if inner.op in ("onehot", "softmax") or (inner.op == "sym" and inner.attr in facts.sums_to_one):
             inner_sum = ONE
         elif inner.op == "ones":
             inner_sum = _size(inner.shape)
@@ -313,3 +313,17 @@ def _size(shape) -> Expr:
     for d in shape:
         out = make("mul", out, Expr("dim", (), d, ()) if isinstance(d, str) else num(d))
     return _local(out, NO_FACTS)
+
+
+def simplify_node(e: Expr, facts: Facts = NO_FACTS) -> Expr:
+    """The algebra at ``e`` alone (its arguments taken as already simplified)."""
+    if _divides_by_zero(e) or any(_divides_by_zero(a) for a in e.args):
+        return e
+    return _local(e, facts)
+
+
+# The pieces derivkit.rewrite builds its longer-range rules on.
+monomial = _monomial
+terms = _terms
+build_monomial = _build_monomial
+rebuild_sum = _rebuild_sum
