@@ -1,0 +1,366 @@
+"""Judging one answer: equivalence with the reference, and a diagnosis when it is wrong.
+
+A :class:`Judge` is prepared once per problem (graph, derivation, the answers
+``solve`` gives, a :class:`~derivkit.verify.Domain` whose points cover both
+sides of every kink and every class/one-hot/binary/``values:`` value) and then
+judges any number of answers with :meth:`Judge.judge`, returning a
+:class:`Verdict`.  Nothing here bounds time: :mod:`derivkit.grade.runner` runs
+judging where it can be stopped.
+
+Correctness is decided by :func:`derivkit.verify.compare` against the ground
+truth (the derivative itself, never derivkit's own rules).  When an answer is
+wrong, candidate mistakes are generated from the backpropagation chain of the
+question, not listed per problem (:mod:`derivkit.grade.mistakes`), and the
+first one the answer equals names the diagnosis.
+
+Layout is one step, :func:`expected_shape`: today every reference is in
+denominator layout (a gradient has its variable's shape); the numerator layout
+hook (``derivkit.layout``) maps the reference there and nothing else changes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from derivkit.errors import UserError
+from derivkit.expr import Expr
+from derivkit.verify import TOLERANCE, Derivative, Domain, compare
+
+from .names import answer_scope
+from .position import AnswerError
+from .reader import read_answer
+
+VERDICTS = ("correct", "incorrect", "unparseable", "missing", "error")
+POINTS = 4                   # sample points at least (more when a class target needs them)
+COVER_TRIES = 30             # seeds tried for points that cover every kink side and target value
+
+
+@dataclass
+class Verdict:
+    """The judgement of one answer (contract §4); ``detail`` carries the diagnosis's data."""
+
+    question: str
+    verdict: str
+    score: float
+    max_score: float
+    diagnosis: str | None = None
+    feedback: str = ""
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def to_json(self) -> dict:
+        return {"question": self.question, "verdict": self.verdict, "score": _number(self.score),
+                "max_score": _number(self.max_score), "diagnosis": self.diagnosis,
+                "feedback": self.feedback}
+
+
+def _number(x: float):
+    return int(x) if float(x).is_integer() else round(float(x), 6)
+
+
+# ====================================================================== one question's reference
+@dataclass
+class Reference:
+    """What an answer to one question is compared with."""
+
+    qid: str
+    kind: str
+    label: str                      # how feedback names the quantity: ∂l/∂W
+    shape: tuple                    # the shape an answer must have (after the layout step)
+    expr: Expr | None               # the reference as an expression (mutations start here)
+    truths: list[tuple[dict, object]]   # (free index values, Derivative or Expr) pairs
+    index: dict | None = None
+    forbidden: dict[str, str] = field(default_factory=dict)   # name -> why it is not allowed
+    wrt: str | None = None
+    of: str | None = None
+    infinite: int = 0               # a limit that is ±∞
+    points: float = 1.0
+    partial: dict = field(default_factory=dict)
+    variants: list | None = None    # mutations, made on first need
+    domain: Domain | None = None    # where to compare (an identity's adds its free variables)
+    whole: "Reference | None" = None    # an index question's matrix form, for answers without indices
+
+
+def expected_shape(g, q, natural: tuple) -> tuple:
+    """The layout step: the shape of the reference in the question's layout.
+
+    Denominator layout (today's only one) keeps ``natural`` (a gradient has its
+    variable's shape).  When ``derivkit.layout`` exists it maps references to
+    numerator layout here, and only here.
+    """
+    return natural
+
+
+# ====================================================================== the judge
+class Judge:
+    """Judges answers to the questions of one problem (prepared once)."""
+
+    def __init__(self, problem_or_path, points: int = POINTS):
+        from derivkit.derive import derive
+        from derivkit.graph import build_graph
+        from derivkit.problem import Problem, load_problem
+        from derivkit.questions import answer_all
+
+        self.problem = problem_or_path if isinstance(problem_or_path, Problem) else load_problem(problem_or_path)
+        self.g = build_graph(self.problem)
+        self.d = derive(self.g)
+        self.domain = covering_domain(self.g, points)
+        self.answers = answer_all(self.g, self.d, self.domain)
+        self.questions = {q.id: q for q in self.problem.questions}
+        self.scopes = {q.id: answer_scope(self.g, q) for q in self.problem.questions}
+        self.refs = {q.id: self._reference(q) for q in self.problem.questions}
+
+    # ------------------------------------------------------------------ preparation
+    def _reference(self, q) -> Reference:
+        g, ans = self.g, self.answers[q.id]
+        common = dict(points=q.points, partial=dict(q.partial), forbidden=self._forbidden(q))
+        if q.kind in ("grad", "jacobian"):
+            wrt = q.wrt.value.strip()
+            of = g.loss if q.kind == "grad" else q.of.value.strip()
+            label = f"∂{of}/∂{wrt}"
+            if q.index:
+                form = read_answer(ans.extra["index_expr"], self.scopes[q.id])
+                diagonal = q.kind == "jacobian"
+                whole = None
+                if ans.reference is not None:
+                    whole = Reference(q.id, q.kind, label, expected_shape(g, q, ans.reference.shape), ans.reference,
+                                      [({}, Derivative(of, wrt))], wrt=wrt, of=of, domain=self.domain, **common)
+                return Reference(q.id, q.kind, f"∂{of}/∂{wrt} (entry {', '.join(q.index)})", form.shape, form,
+                                 self._index_truths(q, of, wrt, diagonal), dict(q.index), wrt=wrt, of=of,
+                                 domain=self.domain, whole=whole, **common)
+            ref = ans.reference
+            shape = expected_shape(g, q, ref.shape)
+            return Reference(q.id, q.kind, label, shape, ref, [({}, Derivative(of, wrt))], wrt=wrt, of=of,
+                             domain=self.domain, **common)
+        if q.kind == "forward":
+            of = q.of.value.strip()
+            return Reference(q.id, q.kind, of, g.shape(of), ans.reference, [({}, g.ref(of))], of=of,
+                             domain=self.domain, **common)
+        if q.kind == "identity":
+            rhs = ans.reference
+            domain = self.domain.with_vars({n: tuple(s) for n, s in (q.vars or {}).items()})
+            return Reference(q.id, q.kind, "the right-hand side", rhs.shape, rhs, [({}, rhs)], domain=domain,
+                             **common)
+        # limit
+        value = ans.extra.get("value")
+        if value in ("oo", "-oo"):
+            return Reference(q.id, q.kind, "the limit", (), None, [], infinite=1 if value == "oo" else -1,
+                             domain=self.domain, **common)
+        ref = read_answer(ans.expr, self.scopes[q.id])
+        return Reference(q.id, q.kind, "the limit", ref.shape, ref, [({}, ref)], domain=self.domain, **common)
+
+    def _index_truths(self, q, of: str, wrt: str, diagonal: bool) -> list:
+        from derivkit.indexform import concrete_entries
+        form = read_answer(self.answers[q.id].extra["index_expr"], self.scopes[q.id])
+        rank = len(self.g.shape(of)) + len(self.g.shape(wrt))
+        out = []
+        for values, _ in concrete_entries(form, q.index, self.domain.dims, self.g.shape(wrt)):
+            pos = tuple(values.values())
+            at = ((pos[0], pos[0]) if rank >= 2 else (pos[0],)) if diagonal else pos
+            out.append((values, Derivative(of, wrt, at)))
+        return out
+
+    def _forbidden(self, q) -> dict[str, str]:
+        """Names an answer may not use, from ``allow`` (forward questions: the leaves only)."""
+        g, allow = self.g, q.allow or {}
+        out: dict[str, str] = {}
+        nodes_ok = allow.get("nodes", allow.get("intermediate", q.kind != "forward"))
+        if not nodes_ok:
+            for n in g.nodes:
+                out[n] = "intermediate nodes are not allowed in this answer; write it in the inputs and parameters"
+        if not allow.get("upstream", allow.get("gradients", True)):
+            out["∂"] = "upstream gradients are not allowed in this answer; write them out"
+        for name, ok in allow.items():
+            if name in g.names and not ok:
+                out[name] = f"'{name}' is not allowed in this answer"
+        return out
+
+    def prepare(self, qids=None) -> None:
+        """Make every question's mutations and their values now (before workers fork, so they share them)."""
+        from derivkit.verify import Undefined
+
+        from .mistakes import variants
+        for qid in qids or self.refs:
+            for ref in (self.refs[qid], self.refs[qid].whole):
+                if ref is None or ref.expr is None or ref.index:
+                    continue
+                for v in variants(self, ref):
+                    for k in range(len(ref.domain.points)):
+                        try:
+                            ref.domain.value(v.expr, k)
+                        except (Undefined, ValueError, ArithmeticError):
+                            break
+
+    # ------------------------------------------------------------------ judging
+    def judge(self, qid: str, text) -> Verdict:
+        """The verdict on ``text`` as the answer to question ``qid`` (never raises for bad text)."""
+        if qid not in self.refs:
+            raise UserError(f"no question '{qid}' in this problem (questions: {', '.join(self.refs)})")
+        ref = self.refs[qid]
+        if text is None or (isinstance(text, str) and not text.strip()):
+            return Verdict(qid, "missing", 0, ref.points, None, "No answer was given.")
+        if not isinstance(text, str):
+            return Verdict(qid, "unparseable", 0, ref.points, None, "The answer must be text.")
+        if ref.kind in ("limit", "identity"):
+            text = _after_equals(text)
+        if ref.infinite:
+            return self._judge_infinite(ref, text)
+        try:
+            student = read_answer(text, self.scopes[qid])
+        except AnswerError as exc:
+            return Verdict(qid, "unparseable", 0, ref.points, None,
+                           f"{exc.message} (at character {exc.offset + 1}):\n{_pointer(exc.text, exc.offset)}",
+                           {"position": exc.offset})
+        except UserError as exc:
+            return Verdict(qid, "unparseable", 0, ref.points, None, exc.message)
+        if ref.whole is not None and not any(n.op == "ivar" for n in student.walk()):
+            ref = ref.whole                 # the matrix form of an index question is right too
+        used = _forbidden_use(student, ref.forbidden)
+        if used:
+            name, why = used
+            equal = self._equal(student, ref)
+            return self._score(ref, "incorrect", "not_allowed",
+                               f"{why} (the answer uses '{name}'{'; otherwise it is right' if equal else ''}).",
+                               {"name": name, "equal": equal})
+        if self._equal(student, ref):
+            return Verdict(qid, "correct", ref.points, ref.points, None, "Correct.")
+        from .mistakes import diagnose
+        diagnosis, feedback, detail = diagnose(self, ref, student)
+        return self._score(ref, "incorrect", diagnosis, feedback, detail)
+
+    def _score(self, ref: Reference, verdict: str, diagnosis: str | None, feedback: str, detail: dict) -> Verdict:
+        credit = ref.partial.get(diagnosis, 0) if diagnosis else 0
+        return Verdict(ref.qid, verdict, ref.points * credit, ref.points, diagnosis, feedback, detail)
+
+    def _judge_infinite(self, ref: Reference, text: str) -> Verdict:
+        t = re.sub(r"\s+", "", text).replace("\\infty", "oo").replace("∞", "oo").replace("inf", "oo")
+        t = t.replace("ooty", "oo").lstrip("+")
+        if t in ("oo", "-oo"):
+            sign = -1 if t.startswith("-") else 1
+            if sign == ref.infinite:
+                return Verdict(ref.qid, "correct", ref.points, ref.points, None, "Correct.")
+            return self._score(ref, "incorrect", "sign", "The sign of the limit is wrong.", {})
+        return self._score(ref, "incorrect", None, "The limit is not a finite number here.", {})
+
+    def _equal(self, student: Expr, ref: Reference) -> bool:
+        """Equal to the ground truth, entry by entry for index notation, at every point."""
+        if student.shape and student.shape != ref.shape:
+            return False
+        return self.distance(student, ref) <= TOLERANCE
+
+    def distance(self, student: Expr, ref: Reference, against=None) -> float:
+        """Largest relative difference from the truths (or from ``against``, an expression of the
+        reference's form) over every point and free-index value."""
+        if ref.index:
+            from derivkit.indexform import concrete_entries
+            worst = 0.0
+            entries = list(concrete_entries(student, ref.index, self.domain.dims, self.g.shape(ref.wrt)))
+            if against is not None:
+                others = [e for _, e in concrete_entries(against, ref.index, self.domain.dims, self.g.shape(ref.wrt))]
+            else:
+                others = [t for _, t in ref.truths]
+            for (_, e), t in zip(entries, others):
+                worst = max(worst, compare(e, t, ref.domain))
+                if worst > TOLERANCE:
+                    break
+            return worst
+        target = against if against is not None else ref.truths[0][1]
+        return compare(student, target, ref.domain)
+
+
+def _pointer(text: str, offset: int, width: int = 40) -> str:
+    """The answer around ``offset`` on one line (control characters shown as ?) and a caret under it."""
+    start = max(0, offset - width)
+    window = "".join(c if c.isprintable() else "?" for c in text[start:offset + width])
+    return f"{'…' if start else ''}{window}{'…' if offset + width < len(text) else ''}\n" \
+           f"{' ' * (offset - start + (1 if start else 0))}^"
+
+
+def _after_equals(text: str) -> str:
+    """``\\lim_{z→∞} f = 0`` and ``σ'(s) = σ(s)(1 − σ(s))``: what follows the last top-level '='."""
+    depth, cut = 0, -1
+    for i, ch in enumerate(text):
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        elif ch == "=" and depth == 0 and text[i - 1:i] not in ("<", ">", "!") and text[i + 1:i + 2] != "=":
+            cut = i
+    return text[cut + 1:] if cut >= 0 and text[cut + 1:].strip() else text
+
+
+def _forbidden_use(e: Expr, forbidden: dict[str, str]) -> tuple[str, str] | None:
+    if not forbidden:
+        return None
+    for node in e.walk():
+        if node.op == "sym" and node.attr in forbidden:
+            return node.attr, forbidden[node.attr]
+        if node.op == "grad" and "∂" in forbidden:
+            loss, name = node.attr
+            return f"∂{loss}/∂{name}", forbidden["∂"]
+    return None
+
+
+# ====================================================================== sample points
+def covering_domain(g, points: int = POINTS) -> Domain:
+    """A Domain whose points put every kink's argument on both sides of 0 and give every
+    class index, one-hot position, binary and ``values:`` value at least once."""
+    from derivkit.numeric import _class_count
+    n = points
+    for name, spec in g.problem.symbols.items():
+        if spec.kind in ("class", "onehot"):
+            n = max(n, (_class_count(g, name, _dims(g)) if spec.kind == "class" else 3) + 1)
+    best = None
+    for seed in range(COVER_TRIES):
+        d = Domain(g, points=n, seed=seed)
+        if _covers(g, d):
+            return d
+        best = best or d
+    return best
+
+
+def _dims(g):
+    from derivkit.verify import proof_dims
+    return proof_dims(g)
+
+
+def _covers(g, d: Domain) -> bool:
+    import numpy as np
+    from derivkit.ops import OPS
+    ks = range(len(d.points))
+    for name, spec in g.problem.symbols.items():
+        vals = [np.asarray(d.points[k].floats[name]) for k in ks]
+        if spec.kind == "class":
+            want = {int(v) for v in vals}
+            if len(want) < min(len(vals), _class_n(g, name, d)):
+                return False
+        elif spec.kind == "onehot":
+            hot = {int(np.argmax(v)) for v in vals}
+            if len(hot) < min(len(vals), np.size(vals[0])):
+                return False
+        elif spec.kind == "binary" or spec.values:
+            seen = set(np.concatenate([np.ravel(v) for v in vals]).tolist())
+            if len(seen) < len(spec.values or (0, 1)):
+                return False
+    for e in g.nodes.values():
+        for node in e.walk():
+            if node.args and OPS[node.op].kink:
+                try:
+                    signs = [np.sign(np.asarray(d.value(node.args[0], k), dtype=float)) for k in ks]
+                except Exception:       # an undefined argument: nothing to cover
+                    continue
+                arr = np.stack([np.ravel(s) for s in signs])
+                if not ((arr > 0).any(axis=0).all() and (arr < 0).any(axis=0).all()):
+                    return False
+    return True
+
+
+def _class_n(g, name, d):
+    from derivkit.numeric import _class_count
+    return _class_count(g, name, d.dims)
+
+
+__all__ = ["Judge", "Verdict", "Reference", "VERDICTS", "covering_domain", "expected_shape"]
