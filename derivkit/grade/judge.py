@@ -20,6 +20,7 @@ hook (``derivkit.layout``) maps the reference there and nothing else changes.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from derivkit.errors import UserError
@@ -82,6 +83,7 @@ class Reference:
     variants: list | None = None    # mutations, made on first need
     domain: Domain | None = None    # where to compare (an identity's adds its free variables)
     whole: "Reference | None" = None    # an index question's matrix form, for answers without indices
+    given: Expr | None = None       # an identity's left-hand side: restating it is no answer
 
 
 def expected_shape(g, q, natural: tuple) -> tuple:
@@ -100,18 +102,35 @@ class Judge:
 
     def __init__(self, problem_or_path, points: int = POINTS):
         from derivkit.derive import derive
+        from derivkit.errors import UserErrors
         from derivkit.graph import build_graph
         from derivkit.problem import Problem, load_problem
-        from derivkit.questions import answer_all
+        from derivkit.questions import validate_questions
 
         self.problem = problem_or_path if isinstance(problem_or_path, Problem) else load_problem(problem_or_path)
         self.g = build_graph(self.problem)
+        mistakes = validate_questions(self.g)
+        if mistakes:
+            raise UserErrors(mistakes)
         self.d = derive(self.g)
         self.domain = covering_domain(self.g, points)
-        self.answers = answer_all(self.g, self.d, self.domain)
         self.questions = {q.id: q for q in self.problem.questions}
-        self.scopes = {q.id: answer_scope(self.g, q) for q in self.problem.questions}
-        self.refs = {q.id: self._reference(q) for q in self.problem.questions}
+        #: solve's answer and the judge's reference per question, made on first use (check needs one)
+        self.answers = _Lazy(self.questions, self._answer)
+        self.refs = _Lazy(self.questions, lambda qid: self._reference(self.questions[qid]))
+        self.scopes = _Lazy(self.questions, lambda qid: answer_scope(self.g, self.questions[qid]))
+        self._context = None
+
+    def _answer(self, qid: str):
+        """solve's answer to one question (a limit's ``of:`` question first)."""
+        from derivkit.questions import KINDS, Context
+        q = self.questions[qid]
+        if self._context is None:
+            self._context = Context(self.g, self.d, self.domain, {})
+        if q.kind == "limit" and q.of is not None:
+            self.answers[q.of.value.strip()]
+        self._context.answers[qid] = KINDS[q.kind](self._context, q)
+        return self._context.answers[qid]
 
     # ------------------------------------------------------------------ preparation
     def _reference(self, q) -> Reference:
@@ -142,8 +161,9 @@ class Judge:
         if q.kind == "identity":
             rhs = ans.reference
             domain = self.domain.with_vars({n: tuple(s) for n, s in (q.vars or {}).items()})
+            lhs = read_answer(ans.extra["lhs"], self.scopes[q.id])
             return Reference(q.id, q.kind, "the right-hand side", rhs.shape, rhs, [({}, rhs)], domain=domain,
-                             **common)
+                             given=lhs, **common)
         # limit
         value = ans.extra.get("value")
         if value in ("oo", "-oo"):
@@ -206,8 +226,8 @@ class Judge:
             return Verdict(qid, "unparseable", 0, ref.points, None, "The answer must be text.")
         if ref.kind in ("limit", "identity"):
             text = _after_equals(text)
-        if ref.infinite:
-            return self._judge_infinite(ref, text)
+        if ref.kind == "limit" and _infinity(text):
+            return self._judge_infinite(ref, _infinity(text))
         try:
             student = read_answer(text, self.scopes[qid])
         except AnswerError as exc:
@@ -216,6 +236,11 @@ class Judge:
                            {"position": exc.offset})
         except UserError as exc:
             return Verdict(qid, "unparseable", 0, ref.points, None, exc.message)
+        if ref.infinite:
+            return self._score(ref, "incorrect", None, "The limit is not a finite number here.", {})
+        if ref.given is not None and student == ref.given:
+            return self._score(ref, "incorrect", "restates_question",
+                               "This restates the left-hand side; write it in the form the question asks for.", {})
         if ref.whole is not None and not any(n.op == "ivar" for n in student.walk()):
             ref = ref.whole                 # the matrix form of an index question is right too
         used = _forbidden_use(student, ref.forbidden)
@@ -235,15 +260,13 @@ class Judge:
         credit = ref.partial.get(diagnosis, 0) if diagnosis else 0
         return Verdict(ref.qid, verdict, ref.points * credit, ref.points, diagnosis, feedback, detail)
 
-    def _judge_infinite(self, ref: Reference, text: str) -> Verdict:
-        t = re.sub(r"\s+", "", text).replace("\\infty", "oo").replace("∞", "oo").replace("inf", "oo")
-        t = t.replace("ooty", "oo").lstrip("+")
-        if t in ("oo", "-oo"):
-            sign = -1 if t.startswith("-") else 1
-            if sign == ref.infinite:
-                return Verdict(ref.qid, "correct", ref.points, ref.points, None, "Correct.")
+    def _judge_infinite(self, ref: Reference, sign: int) -> Verdict:
+        """An answer of ±∞ to a limit question."""
+        if sign == ref.infinite:
+            return Verdict(ref.qid, "correct", ref.points, ref.points, None, "Correct.")
+        if ref.infinite:
             return self._score(ref, "incorrect", "sign", "The sign of the limit is wrong.", {})
-        return self._score(ref, "incorrect", None, "The limit is not a finite number here.", {})
+        return self._score(ref, "incorrect", None, "The limit is a finite number here.", {})
 
     def _equal(self, student: Expr, ref: Reference) -> bool:
         """Equal to the ground truth, entry by entry for index notation, at every point."""
@@ -271,6 +294,26 @@ class Judge:
         return compare(student, target, ref.domain)
 
 
+class _Lazy(Mapping):
+    """A mapping over fixed keys whose values are computed on first access."""
+
+    def __init__(self, keys, make):
+        self._keys, self._make, self._values = list(keys), make, {}
+
+    def __getitem__(self, key):
+        if key not in self._values:
+            if key not in self._keys:
+                raise KeyError(key)
+            self._values[key] = self._make(key)
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 def _pointer(text: str, offset: int, width: int = 40) -> str:
     """The answer around ``offset`` on one line (control characters shown as ?) and a caret under it."""
     start = max(0, offset - width)
@@ -290,6 +333,15 @@ def _after_equals(text: str) -> str:
         elif ch == "=" and depth == 0 and text[i - 1:i] not in ("<", ">", "!") and text[i + 1:i + 2] != "=":
             cut = i
     return text[cut + 1:] if cut >= 0 and text[cut + 1:].strip() else text
+
+
+_INFINITY = re.compile(r"\s*([+-]?)\s*(\\infty|∞|oo|inf|infinity)\s*")
+
+
+def _infinity(text: str) -> int:
+    """+1 or -1 when ``text`` is ±∞ (``\\infty``, ``∞``, ``oo``, ``inf``), 0 otherwise."""
+    m = _INFINITY.fullmatch(text)
+    return 0 if m is None else (-1 if m.group(1) == "-" else 1)
 
 
 def _forbidden_use(e: Expr, forbidden: dict[str, str]) -> tuple[str, str] | None:

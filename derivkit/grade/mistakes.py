@@ -65,8 +65,16 @@ def diagnose(judge, ref, student: Expr) -> tuple[str | None, str, dict]:
         for v in variants(judge, ref):
             if close(against=v.expr):
                 return v.diagnosis, v.feedback, dict(v.detail)
-    return None, (f"Not equal to {what} on the problem's domain: re-check each step of the chain "
-                  f"(local derivatives, products and shapes)."), {}
+    return None, _NOT_EQUAL.get(ref.kind, _NOT_EQUAL["grad"]).format(what=what), {}
+
+
+_NOT_EQUAL = {
+    "grad": "Not equal to {what}: re-check each step of the chain (local derivatives, products and shapes).",
+    "jacobian": "Not equal to {what}: re-check the local derivatives entry by entry.",
+    "forward": "Not equal to {what}: re-check how each layer is computed from the previous one.",
+    "identity": "Not equal to {what}: re-check the algebra step by step.",
+    "limit": "That is not the limit: re-check which terms vanish or saturate.",
+}
 
 
 def variants(judge, ref) -> list[Variant]:
@@ -175,7 +183,7 @@ def expression_variants(e: Expr, g) -> list[Variant]:
     out: list[Variant] = []
     for factor, (node, keep) in _droppable(e):
         name = to_ascii(factor)
-        out.append(Variant("missing_factor", f"A factor of the chain is missing ({name}).",
+        out.append(Variant("missing_factor", f"A factor is missing ({name}).",
                            substitute(e, {node: keep}), (("factor", name),)))
     for node in e.walk():
         for act, der in DERIVATIVE_OF.items():

@@ -47,7 +47,7 @@ def _serve(conn) -> None:
 
 
 def _error(judge: Judge, qid: str, why: str) -> Verdict:
-    ref = judge.refs.get(qid)
+    ref = judge.refs[qid] if qid in judge.refs else None
     return Verdict(qid, "error", 0, ref.points if ref else 0, None, why + "; please tell your instructor.")
 
 
@@ -140,11 +140,12 @@ def judge_one(judge: Judge, qid: str, text, timeout: float = TIMEOUT) -> Verdict
 __all__ = ["TIMEOUT", "judge_all", "judge_one"]
 
 
-def grade(judge: Judge, submissions, workers: int = 1, timeout: float = TIMEOUT, progress=None):
+def grade(judge: Judge, submissions, workers: int = 1, timeout: float = TIMEOUT, progress=None,
+          qids: list[str] | None = None):
     """A :class:`~derivkit.grade.export.Result` per submission, every question of the problem judged
     (unreadable submission files: every answer ``error``, with the file's mistake as feedback)."""
     from .export import Result
-    qids = list(judge.refs)
+    qids = qids or list(judge.refs)
     tasks, slots = [], []
     for n, sub in enumerate(submissions):
         if sub.error is None:

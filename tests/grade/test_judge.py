@@ -17,6 +17,7 @@ MLP = "mlp_sigmoid_softmax_ce"
 RELU = "relu_regression"
 INDEX = "two_layer_classifier_index"
 GRADED = "sigmoid_sigmoid_graded"
+SAT = "sigmoid_output_nll_saturation"
 
 # (problem, question, answer, verdict, diagnosis)
 CORPUS = [
@@ -65,6 +66,14 @@ CORPUS = [
     (INDEX, "dh_ds", r"h_k", "incorrect", "missing_factor"),
     (MLP, "dl_db", "(V.T @ (y - t)) * h * (1 + h)", "incorrect", None),
     (GRADED, "dl_dh", r"W_2^\top \frac{\partial l}{\partial z_2}", "incorrect", "not_allowed"),
+    (SAT, "sigmoid_derivative", r"\sigma(s)(1 - \sigma(s))", "correct", None),
+    (SAT, "sigmoid_derivative", r"\sigma'(s) = \sigma(s)(1 - \sigma(s))", "correct", None),
+    (SAT, "sigmoid_derivative", r"\sigma'(s)", "incorrect", "restates_question"),
+    (SAT, "sigmoid_neg", "sigmoid(-s)", "incorrect", "restates_question"),
+    (SAT, "lim_zpos_y0", "1", "correct", None),
+    (SAT, "lim_zpos_y0", r"\lim_{z \to \infty} \frac{\partial J}{\partial z} = 1", "correct", None),
+    (SAT, "lim_zpos_y0", "-1", "incorrect", "sign"),
+    (SAT, "lim_zpos_y0", r"\infty", "incorrect", None),
     # not answers
     (MLP, "dl_do", "", "missing", None),
     (MLP, "dl_do", None, "missing", None),
