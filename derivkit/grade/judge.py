@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from derivkit.errors import UserError
-from derivkit.expr import Expr
+from derivkit.expr import Expr, eye, ones
 from derivkit.verify import TOLERANCE, Derivative, Domain, compare
 
 from .names import answer_scope
@@ -229,7 +229,7 @@ class Judge:
         if ref.kind == "limit" and _infinity(text):
             return self._judge_infinite(ref, _infinity(text))
         try:
-            student = read_answer(text, self.scopes[qid])
+            student = self._read(text, ref)
         except AnswerError as exc:
             return Verdict(qid, "unparseable", 0, ref.points, None,
                            f"{exc.message} (at character {exc.offset + 1}):\n{_pointer(exc.text, exc.offset)}",
@@ -255,6 +255,27 @@ class Judge:
         from .mistakes import diagnose
         diagnosis, feedback, detail = diagnose(self, ref, student)
         return self._score(ref, "incorrect", diagnosis, feedback, detail)
+
+    def _read(self, text: str, ref: Reference) -> Expr:
+        """The answer as an expression; a bare ``I`` or ``\\mathbf{1}`` (no size in LaTeX) is read
+        at each of the problem's sizes, and the reading with the reference's shape is kept."""
+        try:
+            return read_answer(text, self.scopes[ref.qid])
+        except AnswerError as first:
+            if not _SIZELESS.search(text):
+                raise
+            rewritten = _SIZELESS_ONES.sub(f" {_ONES} ", text)
+            for n in self.g.dims:
+                extra = {_ONES: ones((n,))}
+                if "I" not in self.g.names:
+                    extra["I"] = eye(n)
+                try:
+                    e = read_answer(rewritten, answer_scope(self.g, self.questions[ref.qid], extra))
+                except AnswerError:
+                    continue
+                if e.shape == ref.shape:
+                    return e
+            raise first
 
     def _score(self, ref: Reference, verdict: str, diagnosis: str | None, feedback: str, detail: dict) -> Verdict:
         credit = ref.partial.get(diagnosis, 0) if diagnosis else 0
@@ -334,6 +355,11 @@ def _after_equals(text: str) -> str:
             cut = i
     return text[cut + 1:] if cut >= 0 and text[cut + 1:].strip() else text
 
+
+#: LaTeX without a size: the identity matrix I and the ones vector \\mathbf{1} (not an indicator)
+_SIZELESS = re.compile(r"(?<![\\A-Za-z])I(?![A-Za-z_])|\\(?:mathbf|boldsymbol|bm)\{1\}(?!\s*[_\[(])")
+_SIZELESS_ONES = re.compile(r"\\(?:mathbf|boldsymbol|bm)\{1\}(?!\s*[_\[(])")
+_ONES = "onesvector"
 
 _INFINITY = re.compile(r"\s*([+-]?)\s*(\\infty|∞|oo|inf|infinity)\s*")
 
