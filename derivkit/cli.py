@@ -204,6 +204,22 @@ def grade(problem, submissions, fmt, out_dir, workers, timeout):
     sys.exit(0)
 
 
+@main.command()
+@click.argument("problem", type=click.Path())
+@click.option("-o", "--out", type=click.Path(), default="autograder.zip", show_default=True,
+              help="Where to write the zip.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
+              help="Wall-clock seconds each answer may take to judge.")
+def autograder(problem, out, timeout):
+    """Write a Gradescope autograder zip for PROBLEM (setup.sh, run_autograder, the problem, derivkit's wheel)."""
+    from .grade.bundle import build_bundle
+    from .grade.judge import Judge
+
+    check_output(out, "autograder bundle")
+    Judge(problem)                        # a problem that cannot be graded fails here, not on Gradescope
+    click.echo(str(build_bundle(problem, out, timeout)), err=True)
+
+
 class _Progress:
     """Epoch progress on stderr, only when stderr is a terminal."""
 
