@@ -386,23 +386,25 @@ def _forbidden_use(e: Expr, forbidden: dict[str, str]) -> tuple[str, str] | None
 def covering_domain(g, points: int = POINTS) -> Domain:
     """A Domain whose points put every kink's argument on both sides of 0 and give every
     class index, one-hot position, binary and ``values:`` value at least once."""
-    from derivkit.numeric import _class_count
-    n = points
-    for name, spec in g.problem.symbols.items():
-        if spec.kind in ("class", "onehot"):
-            n = max(n, (_class_count(g, name, _dims(g)) if spec.kind == "class" else 3) + 1)
-    best = None
+    from derivkit.verify import proof_dims
+    dims = proof_dims(g)
+    n = max([points] + [_categories(g, name, dims) + 1 for name, spec in g.problem.symbols.items()
+                        if spec.kind in ("class", "onehot")])
+    first = None
     for seed in range(COVER_TRIES):
         d = Domain(g, points=n, seed=seed)
         if _covers(g, d):
             return d
-        best = best or d
-    return best
+        first = first or d
+    return first
 
 
-def _dims(g):
-    from derivkit.verify import proof_dims
-    return proof_dims(g)
+def _categories(g, name: str, dims: dict) -> int:
+    """How many values a class index or one-hot target takes at ``dims``."""
+    from derivkit.expr import concrete
+    from derivkit.numeric import _class_count
+    spec = g.problem.symbols[name]
+    return _class_count(g, name, dims) if spec.kind == "class" else concrete(spec.shape, dims)[0]
 
 
 def _covers(g, d: Domain) -> bool:
@@ -411,13 +413,9 @@ def _covers(g, d: Domain) -> bool:
     ks = range(len(d.points))
     for name, spec in g.problem.symbols.items():
         vals = [np.asarray(d.points[k].floats[name]) for k in ks]
-        if spec.kind == "class":
-            want = {int(v) for v in vals}
-            if len(want) < min(len(vals), _class_n(g, name, d)):
-                return False
-        elif spec.kind == "onehot":
-            hot = {int(np.argmax(v)) for v in vals}
-            if len(hot) < min(len(vals), np.size(vals[0])):
+        if spec.kind in ("class", "onehot"):
+            seen = {int(v) if spec.kind == "class" else int(np.argmax(v)) for v in vals}
+            if len(seen) < min(len(vals), _categories(g, name, d.dims)):
                 return False
         elif spec.kind == "binary" or spec.values:
             seen = set(np.concatenate([np.ravel(v) for v in vals]).tolist())
@@ -434,11 +432,6 @@ def _covers(g, d: Domain) -> bool:
                 if not ((arr > 0).any(axis=0).all() and (arr < 0).any(axis=0).all()):
                     return False
     return True
-
-
-def _class_n(g, name, d):
-    from derivkit.numeric import _class_count
-    return _class_count(g, name, d.dims)
 
 
 __all__ = ["Judge", "Verdict", "Reference", "VERDICTS", "covering_domain", "expected_shape"]

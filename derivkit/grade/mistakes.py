@@ -22,7 +22,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from derivkit.expr import Expr, make, num, substitute, sym
+from derivkit.expr import Expr, make, num, substitute
 from derivkit.printing import to_ascii
 from derivkit.verify import TOLERANCE, Undefined
 
