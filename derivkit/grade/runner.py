@@ -11,24 +11,21 @@ verdict too.  Nothing a submission does can stop the batch.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from multiprocessing.connection import wait
 
 from .judge import Judge, Verdict
 
 TIMEOUT = 5.0                   # seconds per answer
-MEMORY = 2 * 1024 ** 3          # bytes of address space a worker may use
+MEMORY = 2 * 1024 ** 3          # bytes of address space a worker may add to what it inherits
 
 _JUDGE: Judge | None = None     # the judge a forked worker inherits
 
 
 def _serve(conn) -> None:
     """A worker: judge (index, qid, text) requests until told to stop."""
-    try:
-        import resource
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
-    except (ImportError, ValueError, OSError):
-        pass
+    _limit_memory(MEMORY)
     while True:
         try:
             msg = conn.recv()
@@ -44,6 +41,19 @@ def _serve(conn) -> None:
         except Exception as exc:            # noqa: BLE001 — a verdict, never a crash
             verdict = _error(_JUDGE, qid, f"the answer could not be judged ({type(exc).__name__})")
         conn.send((i, verdict))
+
+
+def _limit_memory(extra: int) -> None:
+    """Let this process map at most ``extra`` bytes more than it has now (best effort, Linux)."""
+    try:
+        import resource
+        with open("/proc/self/statm") as f:
+            now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = now + extra if hard == resource.RLIM_INFINITY else min(now + extra, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _error(judge: Judge, qid: str, why: str) -> Verdict:

@@ -106,3 +106,16 @@ def test_hostile_csv_through_grade(tmp_path):
     assert len(rows) == 1 + 20 + 2
     assert all(not row[0].startswith("=") for row in rows[1:])
     assert len(list(out.glob("*.md"))) == 22
+
+
+def test_a_memory_bomb_is_an_error_verdict_and_the_batch_goes_on(monkeypatch):
+    j = judge_for("mlp_sigmoid_softmax_ce")
+    original = j.judge
+
+    def greedy(qid, text):
+        if text == "bomb":
+            return bytearray(3 * 1024 ** 3)     # more than a worker may add
+        return original(qid, text)
+    monkeypatch.setattr(j, "judge", greedy)
+    verdicts = judge_all(j, [("dl_do", "bomb"), ("dl_do", "y - t")], workers=1, timeout=10)
+    assert [v.verdict for v in verdicts] == ["error", "correct"]
