@@ -148,6 +148,16 @@ def test_class_targets_take_every_value():
 
 # ---------------------------------------------------------------------- properties
 GRAD_QS = ["dl_do", "dl_dc", "dl_dV", "dl_dh", "dl_dz", "dl_dW", "dl_db", "dl_dy"]
+MANY = ["mlp_sigmoid_softmax_ce", "relu_regression", "sigmoid_chain_squared_error", "sigmoid_bce_classifier",
+        "three_layer_mlp", "tanh_softmax_ce", "mean_bce_sigmoid", "matrix_input_batch"]
+
+
+def _grad_questions():
+    out = []
+    for name in MANY:
+        j = judge_for(name)
+        out += [(name, q.id) for q in j.problem.questions if q.kind == "grad" and not q.index]
+    return out
 
 EQUIVALENT = [
     lambda a: f"({a})",
@@ -160,23 +170,23 @@ EQUIVALENT = [
 ]
 
 
-def _ref(qid: str) -> str:
-    return to_ascii(judge_for(MLP).refs[qid].expr)
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.sampled_from(GRAD_QS), st.lists(st.sampled_from(range(len(EQUIVALENT))), min_size=1, max_size=3))
-def test_equivalent_rewrites_stay_correct(qid, rewrites):
-    text = _ref(qid)
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_grad_questions()), st.lists(st.sampled_from(range(len(EQUIVALENT))), min_size=1, max_size=3))
+def test_equivalent_rewrites_stay_correct(case, rewrites):
+    name, qid = case
+    j = judge_for(name)
+    text = to_ascii(j.refs[qid].expr)
     for r in rewrites:
         text = EQUIVALENT[r](text)
-    assert judge_for(MLP).judge(qid, text).verdict == "correct", text
+    assert j.judge(qid, text).verdict == "correct", text
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.sampled_from(GRAD_QS), st.sampled_from([-1, 2, 3, -2, 0.5, 0.25, 10]))
-def test_a_factor_is_sign_or_scale(qid, k):
-    v = judge_for(MLP).judge(qid, f"{k} * ({_ref(qid)})")
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_grad_questions()), st.sampled_from([-1, 2, 3, -2, 0.5, 0.25, 10]))
+def test_a_factor_is_sign_or_scale(case, k):
+    name, qid = case
+    j = judge_for(name)
+    v = j.judge(qid, f"{k} * ({to_ascii(j.refs[qid].expr)})")
     assert v.verdict == "incorrect"
     if k == -1:
         assert v.diagnosis == "sign"
@@ -184,10 +194,12 @@ def test_a_factor_is_sign_or_scale(qid, k):
         assert v.diagnosis == "scale" and v.detail["factor"] == pytest.approx(k)
 
 
-@settings(max_examples=20, deadline=None)
-@given(st.sampled_from(["dl_dV", "dl_dW", "dl_dh", "dl_do", "dl_dz"]))
-def test_a_transpose_is_transpose(qid):
-    v = judge_for(MLP).judge(qid, f"({_ref(qid)}).T")
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([c for c in _grad_questions() if judge_for(c[0]).refs[c[1]].shape]))
+def test_a_transpose_is_transpose(case):
+    name, qid = case
+    j = judge_for(name)
+    v = j.judge(qid, f"({to_ascii(j.refs[qid].expr)}).T")
     assert (v.verdict, v.diagnosis) == ("incorrect", "transpose")
 
 
@@ -197,17 +209,23 @@ def _factors(e):
     return [(f, node, keep) for f, (node, keep) in _droppable(e)]
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.sampled_from(["dl_dz", "dl_dW", "dl_db"]), st.data())
-def test_a_dropped_factor_is_missing_factor(qid, data):
+def _droppable_cases():
+    return [c for c in _grad_questions() if any(f.op != "num" for f, _, _ in _factors(judge_for(c[0]).refs[c[1]].expr))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_droppable_cases()), st.data())
+def test_a_dropped_factor_is_missing_factor(case, data):
     from derivkit.expr import substitute
-    j = judge_for(MLP)
+    name, qid = case
+    j = judge_for(name)
     ref = j.refs[qid].expr
     options = [(f, node, keep) for f, node, keep in _factors(ref) if f.op != "num"]
     f, node, keep = data.draw(st.sampled_from(options))
-    v = j.judge(qid, to_ascii(substitute(ref, {node: keep})))
-    assert v.verdict == "incorrect"
-    assert v.diagnosis in ("missing_factor", "activation_for_derivative")
+    text = to_ascii(substitute(ref, {node: keep}))
+    v = j.judge(qid, text)
+    assert v.verdict == "incorrect", text
+    assert v.diagnosis in ("missing_factor", "activation_for_derivative"), (text, v.diagnosis)
 
 
 # ---------------------------------------------------------------------- solve's own answers
