@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from derivkit.errors import UserError
@@ -120,6 +121,7 @@ class Judge:
         self.refs = _Lazy(self.questions, lambda qid: self._reference(self.questions[qid]))
         self.scopes = _Lazy(self.questions, lambda qid: answer_scope(self.g, self.questions[qid]))
         self._context = None
+        self._entry_cache: dict[Expr, list[Expr]] = {}
 
     def _answer(self, qid: str):
         """solve's answer to one question (a limit's ``of:`` question first)."""
@@ -205,14 +207,15 @@ class Judge:
         from .mistakes import variants
         for qid in qids or self.refs:
             for ref in (self.refs[qid], self.refs[qid].whole):
-                if ref is None or ref.expr is None or ref.index:
+                if ref is None or ref.expr is None:
                     continue
                 for v in variants(self, ref):
-                    for k in range(len(ref.domain.points)):
-                        try:
-                            ref.domain.value(v.expr, k)
-                        except (Undefined, ValueError, ArithmeticError):
-                            break
+                    for e in (self._entries(v.expr, ref) if ref.index else [v.expr]):
+                        for k in range(len(ref.domain.points)):
+                            try:
+                                ref.domain.value(e, k)
+                            except (Undefined, ValueError, ArithmeticError):
+                                break
 
     # ------------------------------------------------------------------ judging
     def judge(self, qid: str, text) -> Verdict:
@@ -220,6 +223,11 @@ class Judge:
         if qid not in self.refs:
             raise UserError(f"no question '{qid}' in this problem (questions: {', '.join(self.refs)})")
         ref = self.refs[qid]
+        with _scratch(ref.domain):
+            return self._judge(ref, text)
+
+    def _judge(self, ref: Reference, text) -> Verdict:
+        qid = ref.qid
         if text is None or (isinstance(text, str) and not text.strip()):
             return Verdict(qid, "missing", 0, ref.points, None, "No answer was given.")
         if not isinstance(text, str):
@@ -295,24 +303,43 @@ class Judge:
             return False
         return self.distance(student, ref) <= TOLERANCE
 
+    def _entries(self, e: Expr, ref: Reference, keep: bool = True) -> list[Expr]:
+        """``e`` (with free indices) at every value of them; kept for reference-side expressions,
+        so their values stay in the domain's memo."""
+        from derivkit.indexform import concrete_entries
+        if keep and e in self._entry_cache:
+            return self._entry_cache[e]
+        out = [c for _, c in concrete_entries(e, ref.index, self.domain.dims, self.g.shape(ref.wrt))]
+        if keep:
+            self._entry_cache[e] = out
+        return out
+
     def distance(self, student: Expr, ref: Reference, against=None) -> float:
         """Largest relative difference from the truths (or from ``against``, an expression of the
         reference's form) over every point and free-index value."""
         if ref.index:
-            from derivkit.indexform import concrete_entries
             worst = 0.0
-            entries = list(concrete_entries(student, ref.index, self.domain.dims, self.g.shape(ref.wrt)))
-            if against is not None:
-                others = [e for _, e in concrete_entries(against, ref.index, self.domain.dims, self.g.shape(ref.wrt))]
-            else:
-                others = [t for _, t in ref.truths]
-            for (_, e), t in zip(entries, others):
+            entries = self._entries(student, ref, keep=False)
+            others = self._entries(against, ref) if against is not None else [t for _, t in ref.truths]
+            for e, t in zip(entries, others):
                 worst = max(worst, compare(e, t, ref.domain))
                 if worst > TOLERANCE:
                     break
             return worst
         target = against if against is not None else ref.truths[0][1]
         return compare(student, target, ref.domain)
+
+
+@contextmanager
+def _scratch(domain: Domain):
+    """Values computed inside are forgotten after: one answer's sub-expressions do not pile up
+    in the domain's memo over a class of thousands (the references' values, made before, stay)."""
+    saved = domain._memos
+    domain._memos = [dict(m) for m in saved]
+    try:
+        yield
+    finally:
+        domain._memos = saved
 
 
 class _Lazy(Mapping):

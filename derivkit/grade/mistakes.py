@@ -83,6 +83,10 @@ def variants(judge, ref) -> list[Variant]:
         out: list[Variant] = []
         if ref.kind == "grad" and not ref.index:
             out += chain_variants(judge.g, judge.d, ref.wrt)
+        elif ref.kind == "grad" and ref.whole is not None:      # the chain's mistakes, one entry of them
+            from derivkit.indexform import index_form
+            out += [Variant(v.diagnosis, v.feedback, index_form(v.expr, ref.index, judge.g), v.detail)
+                    for v in chain_variants(judge.g, judge.d, ref.wrt)]
         out += expression_variants(ref.expr, judge.g)
         seen, unique = set(), []
         for v in out:
@@ -217,12 +221,10 @@ def _shape(s: tuple) -> str:
 
 def _factor(judge, ref, student: Expr) -> float | None:
     """The constant student/truth read at the truth's largest entry (checked by the caller)."""
-    from derivkit.indexform import concrete_entries
     dom = ref.domain
     try:
         if ref.index:
-            pairs = zip((e for _, e in concrete_entries(student, ref.index, dom.dims, judge.g.shape(ref.wrt))),
-                        (t for _, t in ref.truths))
+            pairs = zip(judge._entries(student, ref, keep=False), (t for _, t in ref.truths))
         else:
             pairs = [(student, ref.truths[0][1])]
         best = None

@@ -65,6 +65,12 @@ CORPUS = [
     (RELU, "dl_db1", r"W_2^\top 2(\hat{y} - y)", "incorrect", "missing_factor"),
     (RELU, "dl_dW1", r"(W_2^\top 2(\hat{y} - y)) x^T", "incorrect", "missing_factor"),
     (INDEX, "dl_db", r"p_j - \delta_{jt}", "incorrect", "sign"),
+    (INDEX, "dl_dw", r"2(\delta_{jt} - p_j) \mathbf{h}", "incorrect", "scale"),
+    (INDEX, "dl_dw", r"(\delta_{jt} - p_j) \mathbf{s}", "incorrect", "wrong_node"),
+    (INDEX, "dl_dw", r"(\delta_{jt} - p_j) \mathbf{x}", "incorrect", "shape"),
+    (INDEX, "dl_dv", r"(\sum_j (\delta_{jt} - p_j) w_{jk}) \mathbf{x}", "incorrect", "missing_factor"),
+    (INDEX, "dl_dv", r"(\sum_j (\delta_{jt} - p_j) w_{jk}) h_k \mathbf{x}", "incorrect", "activation_for_derivative"),
+    (INDEX, "dl_da", r"\sum_j (\delta_{jt} - p_j) w_{jk}", "incorrect", "missing_factor"),
     (INDEX, "dh_ds", r"h_k", "incorrect", "missing_factor"),
     (MLP, "dl_db", "(V.T @ (y - t)) * h * (1 + h)", "incorrect", None),
     (GRADED, "dl_dh", r"W_2^\top \frac{\partial l}{\partial z_2}", "incorrect", "not_allowed"),
@@ -133,6 +139,15 @@ def test_verdict_json_is_the_contract():
     assert doc["verdict"] in VERDICTS
 
 
+def test_judging_does_not_pile_up_memory():
+    j = judge_for(MLP)
+    j.prepare()
+    sizes = [len(m) for m in j.domain._memos]
+    for k in range(50):
+        j.judge("dl_dW", f"{k + 2} * ((V.T @ (y - t)) * h * (1 - h)) @ x.T")
+    assert [len(m) for m in j.domain._memos] == sizes
+
+
 def test_relu_points_cover_both_sides_of_the_kink():
     import numpy as np
     j = judge_for(RELU)
@@ -147,7 +162,6 @@ def test_class_targets_take_every_value():
 
 
 # ---------------------------------------------------------------------- properties
-GRAD_QS = ["dl_do", "dl_dc", "dl_dV", "dl_dh", "dl_dz", "dl_dW", "dl_db", "dl_dy"]
 MANY = ["mlp_sigmoid_softmax_ce", "relu_regression", "sigmoid_chain_squared_error", "sigmoid_bce_classifier",
         "three_layer_mlp", "tanh_softmax_ce", "mean_bce_sigmoid", "matrix_input_batch"]
 
