@@ -184,6 +184,89 @@ def sheet(problem, out, fmt, pdf, questions_only, no_train):
         click.echo(text, nl=False)
 
 
+@main.command()
+@click.argument("problem", type=click.Path())
+@click.argument("question_id")
+@click.argument("answer")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text for students, json (contract §4) for scripts.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
+              help="Wall-clock seconds the answer may take to judge.")
+def check(problem, question_id, answer, fmt, timeout):
+    """Grade one ANSWER (LaTeX or ASCII) to QUESTION_ID of PROBLEM.
+
+    Exit code 0 correct, 1 not correct (incorrect, unparseable, missing), 2 bad problem or usage.
+    """
+    from .grade.judge import Judge
+    from .grade.runner import judge_one
+
+    judge = Judge(problem)
+    if question_id not in judge.refs:
+        raise UserError(f"no question '{question_id}' in this problem (questions: {', '.join(judge.refs)})")
+    v = judge_one(judge, question_id, answer, timeout)
+    if fmt == "json":
+        _emit_json(v.to_json())
+    else:
+        score = f"{v.score:g}/{v.max_score:g}"
+        click.echo(f"{v.verdict}{f' ({v.diagnosis})' if v.diagnosis else ''}, {score}: {v.feedback}")
+    sys.exit(0 if v.correct else 1)
+
+
+@main.command()
+@click.argument("problem", type=click.Path())
+@click.argument("submissions", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "gradescope"]), default="table",
+              help="table for the terminal; json (contract §4), csv (a gradebook row per student) or "
+                   "gradescope (results.json) on stdout.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write a Markdown feedback file per student into this folder.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Parallel worker processes.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
+              help="Wall-clock seconds each answer may take to judge (then: verdict error).")
+def grade(problem, submissions, fmt, out_dir, workers, timeout):
+    """Grade SUBMISSIONS (YAML/JSON files, folders of them, or one CSV) against PROBLEM.
+
+    Exit code 0 when every submission was graded, 2 on a bad problem or usage.
+    """
+    from .grade import export
+    from .grade.answers import read_submissions
+    from .grade.judge import Judge
+    from .grade.runner import grade as run
+
+    judge = Judge(problem)
+    subs = read_submissions(list(submissions))
+    results = run(judge, subs, workers, timeout)
+    qids = list(judge.refs)
+    if out_dir:
+        export.write_feedback(out_dir, results, subs, judge.problem.title or judge.problem.id)
+    if fmt == "json":
+        click.echo(export.to_json(judge.problem.id, results), nl=False)
+    elif fmt == "csv":
+        click.echo(export.to_csv(results, qids), nl=False)
+    elif fmt == "gradescope":
+        click.echo(export.to_gradescope(results), nl=False)
+    else:
+        click.echo(export.table(results, qids), nl=False)
+    sys.exit(0)
+
+
+@main.command()
+@click.argument("problem", type=click.Path())
+@click.option("-o", "--out", type=click.Path(), default="autograder.zip", show_default=True,
+              help="Where to write the zip.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
+              help="Wall-clock seconds each answer may take to judge.")
+def autograder(problem, out, timeout):
+    """Write a Gradescope autograder zip for PROBLEM (setup.sh, run_autograder, the problem, derivkit's wheel)."""
+    from .grade.bundle import build_bundle
+    from .grade.judge import Judge
+
+    check_output(out, "autograder bundle")
+    Judge(problem)                        # a problem that cannot be graded fails here, not on Gradescope
+    click.echo(str(build_bundle(problem, out, timeout)), err=True)
+
+
 class _Progress:
     """Epoch progress on stderr, only when stderr is a terminal."""
 

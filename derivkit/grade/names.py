@@ -208,13 +208,15 @@ class AnswerScope:
         return self.gradients.get(name) or self.scope.lookup(name)
 
 
-def answer_scope(graph, question=None) -> AnswerScope:
+def answer_scope(graph, question=None, extra: dict[str, Expr] | None = None) -> AnswerScope:
     """The AnswerScope of a problem's graph, with ``question``'s free index names (``index:``)
-    and free variables (an identity's ``vars:``)."""
+    and free variables (an identity's ``vars:``), and ``extra`` names."""
     from derivkit.expr import sym
     from derivkit.indexform import ivar
+    names = dict(extra or {})
     extra = {n: sym(n, tuple(shape)) for n, shape in (getattr(question, "vars", None) or {}).items()}
     extra.update({n: ivar(n) for n in (getattr(question, "index", None) or {})})
+    extra.update(names)
     problem = graph.problem
     return AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases,
                           class_counts(graph))
