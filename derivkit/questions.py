@@ -23,7 +23,7 @@ from .errors import UserError, UserErrors
 from .expr import Expr, concrete, substitute, sym
 from .graph import Graph
 from .indexform import concrete_entries, index_form, ivar
-from .layout import DENOMINATOR, NUMERATOR, absorb, present, shape_in, transpose
+from .layout import DENOMINATOR, absorb, present, shape_in
 from .parse import parse_expression
 from .printing import to_ascii, to_latex
 from .problem import QuestionSpec, Text
@@ -44,6 +44,7 @@ class Answer:
     layout: str = DENOMINATOR              # the layout ``reference`` (and expr, latex) are written in
     using: Expr | None = None              # with ``using:``, the form in the course's names (atoms)
     atoms: dict[str, Expr] = field(default_factory=dict)   # atom (question id) -> its value
+    chain: Expr | None = None              # a grad's one-step chain form (printed as chain_latex)
 
     @property
     def course_form(self) -> Expr | None:
@@ -286,7 +287,7 @@ def answer_grad(ctx: Context, q: QuestionSpec) -> Answer:
     chain_err = compare(absorb(chain, shape, lay), Derivative(ctx.g.loss, wrt), ctx.v)
     ans = Answer("grad", to_ascii(ref), to_latex(ref, ctx.names), _ok(err) and _ok(chain_err), err, ref,
                  {"chain_latex": to_latex(chain, ctx.names), "chain_expr": to_ascii(chain),
-                  "shape": list(shape_in(shape, lay)), "layout": lay}, layout=lay)
+                  "shape": list(shape_in(shape, lay)), "layout": lay}, layout=lay, chain=chain)
     ans.extra["lhs_latex"] = atom_latex(ctx.g, ctx.g.loss, wrt)
     if q.using is not None:
         _add_using_form(ctx, ans, q, lay, lambda e: compare(absorb(e, shape, lay),
@@ -298,19 +299,12 @@ def answer_grad(ctx: Context, q: QuestionSpec) -> Answer:
 
 
 def chain_in_layout(g: Graph, d: Derivation, wrt: str, layout: str) -> Expr:
-    """The one-step chain form of ∂loss/∂wrt in ``layout``: x ∂l/∂z in numerator layout.
+    """The one-step chain form of ∂loss/∂wrt in ``layout``: x (∂l/∂z)ᵀ in numerator layout.
 
-    An upstream gradient ∂l/∂c of a vector c is then the row atom (shape [1, n]); of a
-    matrix, (∂l/∂c)ᵀ.
+    The upstream gradient atoms keep their meaning in the expression language (∂l/∂z
+    has z's shape), so the form reads back as printed.
     """
-    chain = d.chain[wrt]
-    if layout == DENOMINATOR:
-        return chain
-    rows = {}
-    for n in chain.walk():
-        if n.op == "grad" and len(n.shape) == 1:
-            rows[n] = transpose(Expr("grad", (), n.attr, shape_in(n.shape, NUMERATOR)))
-    return present(simplify(substitute(chain, rows), g.facts), g.shape(wrt), layout)
+    return present(d.chain[wrt], g.shape(wrt), layout)
 
 
 def _add_using_form(ctx: Context, ans: Answer, q: QuestionSpec, lay: str, prove) -> None:

@@ -94,6 +94,6 @@ def answer_lines(sol, q, a) -> list[str]:
         of = q.of.value.strip()
         return [rf"{names.get(of) or latex_name(of)} &= {a.latex}"]
     if a.kind == "limit":
-        return [a.latex.replace(" = ", " &= ", 1) if " = " in a.latex else a.latex,
-                rf"&\text{{{a.extra['meaning']}}}"]
+        head, _, value = a.latex.rpartition(" = ")        # the last '=' (a substitution has one too)
+        return [f"{head} &= {value}", rf"&\text{{{a.extra['meaning']}}}"]
     return [a.latex]

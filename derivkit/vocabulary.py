@@ -54,6 +54,11 @@ def atom_latex(g: Graph, of: str, wrt: str) -> str:
     return rf"\frac{{\partial {names.get(of) or latex_name(of)}}}{{\partial {names.get(wrt) or latex_name(wrt)}}}"
 
 
+def atom_names(atoms: dict[str, Expr]) -> dict[str, Expr]:
+    """The atoms as names for a parser's scope (``g.scope(atom_names(answer.atoms))``)."""
+    return {qid: sym(qid, v.shape) for qid, v in atoms.items()}
+
+
 def expand(e: Expr, atoms: dict[str, Expr]) -> Expr:
     """``e`` with every named-derivative atom replaced by its value (what is evaluated and proved)."""
     return substitute(e, {sym(qid, v.shape): v for qid, v in atoms.items()})
