@@ -280,3 +280,15 @@ def _forward_jac(e: Expr, out: Expr, J: dict[str, Expr], g: Graph):
         return res
 
     return visit(e, out)
+
+
+def local_jacobian(g: Graph, node: str, wrt: str) -> Expr | None:
+    """∂node/∂wrt through ``node``'s own expression only (other names held fixed): [len node, len wrt].
+
+    None when ``node``'s expression does not use ``wrt``; a UserError where no matrix
+    Jacobian exists (a matrix on either side).
+    """
+    n = g.shape(wrt)
+    seed = eye(n[0]) if n else ONE
+    jac = _forward_jac(simplify(g.nodes[node], g.facts), sym(node, g.shape(node)), {wrt: seed}, g)
+    return None if jac is None else simplify(jac, g.facts)

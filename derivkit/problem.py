@@ -44,6 +44,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from derivkit import yamlread
 from derivkit.checkspec import Settings, read_check
 from derivkit.errors import Location, UserError, UserErrors
+from derivkit.layout import DENOMINATOR, LAYOUTS
 from derivkit.ops import reserved_names
 from derivkit.yamlread import Fields, Invalid, Reader, child, describe, is_number, short
 
@@ -64,14 +65,15 @@ PROBLEM_ID_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
 # section -> {key: required?}
 TOP_KEYS = {"id": True, "title": False, "description": False, "dims": False, "symbols": True,
             "forward": False, "loss": True, "questions": False, "check": False,
-            "latex": False, "aliases": False}
+            "latex": False, "aliases": False, "layout": False}
 SYMBOL_KEYS = {"shape": True, "role": True, "kind": False, "values": False}
 QUESTION_COMMON = {"id": True, "kind": True, "points": False, "prompt": False,
-                   "partial": False, "allow": False, "index": False, "vars": False}
+                   "partial": False, "allow": False, "index": False, "vars": False,
+                   "layout": False}
 # question kind -> (required keys, optional keys) beyond QUESTION_COMMON
 QUESTION_KINDS = {
-    "grad": (("wrt",), ()),
-    "jacobian": (("of", "wrt"), ()),
+    "grad": (("wrt",), ("using",)),
+    "jacobian": (("of", "wrt"), ("using",)),
     "identity": (("lhs", "rhs"), ()),
     "limit": (("var", "to"), ("of", "expr", "subs")),
     "forward": (("of",), ()),
@@ -127,6 +129,8 @@ class QuestionSpec:
     prompt: str | None = None
     partial: dict[str, float] = field(default_factory=dict)
     allow: dict[str, bool] = field(default_factory=dict)
+    layout: str | None = None              # None: the problem's layout
+    using: list[Text] | None = None        # the names the reference may be written in
     where: Location = Location("<problem>")
 
 
@@ -147,6 +151,7 @@ class Problem:
     aliases: dict[str, list[str]] = field(default_factory=dict)
     description: str | None = None
     settings: Settings | None = None       # the check: section, checked and typed
+    layout: str = "denominator"            # how derivatives of a scalar are written (derivkit.layout)
     _root: Node | None = field(default=None, repr=False, compare=False)
 
     def locate(self, *path: str | int, key: bool = False) -> Location:
@@ -307,10 +312,11 @@ class _ProblemReader(Reader):
         latex = self.ok(self.names_to(self.text), top.v("latex"), "latex", known, default={})
         aliases = self.ok(self.names_to(self.alias_list), top.v("aliases"), "aliases", known,
                           default={})
+        layout = self.ok(self.choice, top.v("layout"), "layout", LAYOUTS, default=DENOMINATOR)
         if self.n_errors:
             return None
         return Problem(self.file, pid, title, dims, symbols, forward, loss, questions, check,
-                       latex, aliases, description, settings, root)
+                       latex, aliases, description, settings, layout=layout, _root=root)
 
     def problem_id(self, node: Node) -> str:
         value = self.scalar(node, "id")
@@ -480,7 +486,23 @@ class _ProblemReader(Reader):
                             f"{what} partial", None, 0, 1, default={})
         q.allow = self.ok(self.names_to(self.flag, any_key=True), f.v("allow"), f"{what} allow",
                           None, default={})
+        q.layout = self.ok(self.choice, f.v("layout"), f"{what} layout", LAYOUTS)
+        if "using" in f:
+            q.using = self.ok(self.name_list, f.v("using"), f"{what} using", default=None)
         return q
+
+    def name_list(self, node: Node, what: str) -> list[Text]:
+        """A non-empty list of names (leaves, nodes or question ids), each with its position."""
+        items = self.sequence(node, what)
+        if not items:
+            self.fail(node, f"{what} must list at least one name, e.g. [x, W2, dl_dyhat]")
+        out = []
+        for item in items:
+            value = self.scalar(item, f"{what} entry")
+            if not isinstance(value, str) or not NAME_RE.match(item.value):
+                self.fail(item, f"{what} entries must be names, found {describe(item)}")
+            out.append(Text(item.value, self.at(item)))
+        return out
 
     def question_id(self, node: Node) -> str:
         self.scalar(node, "question id")

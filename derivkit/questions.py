@@ -23,11 +23,13 @@ from .errors import UserError, UserErrors
 from .expr import Expr, concrete, substitute, sym
 from .graph import Graph
 from .indexform import concrete_entries, index_form, ivar
+from .layout import DENOMINATOR, absorb, present, shape_in
 from .parse import parse_expression
 from .printing import to_ascii, to_latex
 from .problem import QuestionSpec, Text
 from .simplify import simplify
 from .verify import TOLERANCE, Derivative, Domain, Expansion, compare, leaf_symbols
+from .vocabulary import atom_latex, expand, vocabulary, write_using
 
 
 @dataclass
@@ -39,6 +41,15 @@ class Answer:
     max_rel_error: float | None = None
     reference: Expr | None = None          # the matrix-form expression, for the grader
     extra: dict = field(default_factory=dict)
+    layout: str = DENOMINATOR              # the layout ``reference`` (and expr, latex) are written in
+    using: Expr | None = None              # with ``using:``, the form in the course's names (atoms)
+    atoms: dict[str, Expr] = field(default_factory=dict)   # atom (question id) -> its value
+    chain: Expr | None = None              # a grad's one-step chain form (printed as chain_latex)
+
+    @property
+    def course_form(self) -> Expr | None:
+        """What ``expr``/``latex`` print: the ``using`` form where asked, else ``reference``."""
+        return self.using if self.using is not None else self.reference
 
     def to_json(self) -> dict:
         out = {"kind": self.kind, "latex": self.latex, "expr": self.expr, "verified": self.verified}
@@ -102,12 +113,31 @@ class _Checker:
 
 def _check_grad(c: _Checker, earlier: dict) -> None:
     wrt = c.name(c.q.wrt, "wrt")
+    _check_using(c)
     if wrt is None:
         return
     if c.g.kind(wrt) == "class":
         c.fail(f"'{wrt}' is a class index: it has no derivative", c.q.wrt.where)
     elif c.q.index:
         _check_index(c, c.g.shape(wrt))
+
+
+def _check_using(c: _Checker) -> None:
+    """Each ``using`` entry is a leaf, a node, or another grad/jacobian question's id."""
+    if c.q.using is None:
+        return
+    kinds = {p.id: p.kind for p in c.g.problem.questions if p.kind in ("grad", "jacobian")}
+    if c.q.index:
+        c.fail(f"question '{c.q.id}': 'using' and 'index' cannot be combined", c.q.using[0].where)
+    for text in c.q.using:
+        name = text.value
+        if name == c.q.id:
+            c.fail(f"question '{c.q.id}' cannot use its own answer", text.where)
+        elif name not in c.g.names and name not in kinds:
+            close = difflib.get_close_matches(name, (c.g.names + list(kinds))[:_SUGGEST_LIMIT], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            c.fail(f"'{name}' in using is not a symbol, node, or grad/jacobian question of this "
+                   f"problem{hint}", text.where)
 
 
 def _check_index(c: _Checker, shape: tuple) -> None:
@@ -120,12 +150,15 @@ def _check_index(c: _Checker, shape: tuple) -> None:
 
 def _check_jacobian(c: _Checker, earlier: dict) -> None:
     of, wrt = c.name(c.q.of, "of"), c.name(c.q.wrt, "wrt")
+    _check_using(c)
     if of is None or wrt is None:
         return
     if c.q.index:
         if len(c.g.shape(of)) != 1:
             c.fail(f"an indexed jacobian needs a vector 'of', '{of}' has shape {list(c.g.shape(of))}")
         return
+    if not c.g.shape(of):
+        return                      # of a scalar: a gradient, in the problem's layout
     for name in (of, wrt):
         if len(c.g.shape(name)) > 1:
             c.fail(f"the Jacobian of or with respect to the matrix '{name}' is a tensor; "
@@ -239,15 +272,53 @@ def _ok(err: float) -> bool:
     return err <= TOLERANCE
 
 
+def layout_of(g: Graph, q: QuestionSpec) -> str:
+    """The question's own ``layout``, else the problem's."""
+    return q.layout or g.problem.layout
+
+
 def answer_grad(ctx: Context, q: QuestionSpec) -> Answer:
     wrt = q.wrt.value.strip()
-    ref = ctx.d.full[wrt]
-    err = compare(ref, Derivative(ctx.g.loss, wrt), ctx.v)
-    ans = Answer("grad", to_ascii(ref), to_latex(ref, ctx.names), _ok(err), err, ref,
-                 {"chain_latex": to_latex(ctx.d.chain[wrt], ctx.names), "shape": list(ctx.g.shape(wrt))})
+    lay = layout_of(ctx.g, q)
+    shape = ctx.g.shape(wrt)
+    ref = present(ctx.d.full[wrt], shape, lay)
+    err = compare(absorb(ref, shape, lay), Derivative(ctx.g.loss, wrt), ctx.v)
+    chain = chain_in_layout(ctx.g, ctx.d, wrt, lay)
+    chain_err = compare(absorb(chain, shape, lay), Derivative(ctx.g.loss, wrt), ctx.v)
+    ans = Answer("grad", to_ascii(ref), to_latex(ref, ctx.names), _ok(err) and _ok(chain_err), err, ref,
+                 {"chain_latex": to_latex(chain, ctx.names), "chain_expr": to_ascii(chain),
+                  "shape": list(shape_in(shape, lay)), "layout": lay}, layout=lay, chain=chain)
+    ans.extra["lhs_latex"] = atom_latex(ctx.g, ctx.g.loss, wrt)
+    if q.using is not None:
+        _add_using_form(ctx, ans, q, lay, lambda e: compare(absorb(e, shape, lay),
+                                                            Derivative(ctx.g.loss, wrt), ctx.v))
     if q.index:
-        _add_index_form(ctx, ans, index_form(ref, q.index, ctx.g), q, ctx.g.loss, wrt, ref.shape)
+        full = ctx.d.full[wrt]
+        _add_index_form(ctx, ans, index_form(full, q.index, ctx.g), q, ctx.g.loss, wrt, full.shape)
     return ans
+
+
+def chain_in_layout(g: Graph, d: Derivation, wrt: str, layout: str) -> Expr:
+    """The one-step chain form of ∂loss/∂wrt in ``layout``: x (∂l/∂z)ᵀ in numerator layout.
+
+    The upstream gradient atoms keep their meaning in the expression language (∂l/∂z
+    has z's shape), so the form reads back as printed.
+    """
+    return present(d.chain[wrt], g.shape(wrt), layout)
+
+
+def _add_using_form(ctx: Context, ans: Answer, q: QuestionSpec, lay: str, prove) -> None:
+    """Write the answer in ``q.using``'s names, prove it, and make it what is printed."""
+    v = vocabulary(ctx.g, ctx.d, q, lay)
+    form = write_using(ctx.g, ctx.d, q, v, lay)
+    err = prove(expand(form, v.atoms))
+    names = {**ctx.names, **v.latex}
+    ans.using, ans.atoms = form, v.atoms
+    ans.extra.update({"full_expr": ans.expr, "full_latex": ans.latex,
+                      "using": [t.value for t in q.using], "using_verified": _ok(err)})
+    ans.expr, ans.latex = to_ascii(form), to_latex(form, names)
+    ans.verified = ans.verified and _ok(err)
+    ans.max_rel_error = max(ans.max_rel_error or 0.0, err)
 
 
 def _add_index_form(ctx: Context, ans: Answer, form: Expr, q: QuestionSpec, of: str, wrt: str, shape,
@@ -270,13 +341,30 @@ def answer_jacobian(ctx: Context, q: QuestionSpec) -> Answer:
     of, wrt = q.of.value.strip(), q.wrt.value.strip()
     if q.index:
         return _indexed_jacobian(ctx, q, of, wrt)
-    try:
-        ref = jacobian(ctx.g, ctx.d, of, wrt)
-    except UserError as exc:
-        raise UserError(exc.message, q.where)
-    err = compare(ref, Derivative(of, wrt), ctx.v)
-    return Answer("jacobian", to_ascii(ref), to_latex(ref, ctx.names), _ok(err), err, ref,
-                  {"shape": list(ref.shape)})
+    lay = layout_of(ctx.g, q)
+    shape = ctx.g.shape(wrt)
+    if not ctx.g.shape(of) and len(shape) == 2:
+        # of a scalar with respect to a matrix: its gradient, written in the layout
+        full = ctx.d.full[wrt] if of == ctx.g.loss else derive(ctx.g, root=of).full[wrt]
+        ref = present(full, shape, lay)
+        truth = absorb(ref, shape, lay)
+    else:
+        try:
+            ref = jacobian(ctx.g, ctx.d, of, wrt)
+        except UserError as exc:
+            raise UserError(exc.message, q.where)
+        truth = ref
+    err = compare(truth, Derivative(of, wrt), ctx.v)
+    ans = Answer("jacobian", to_ascii(ref), to_latex(ref, ctx.names), _ok(err), err, ref,
+                 {"shape": list(ref.shape), "layout": lay}, layout=lay)
+    ans.extra["lhs_latex"] = atom_latex(ctx.g, of, wrt)
+    if q.using is not None:
+        if len(shape) == 2:
+            raise UserError(f"question '{q.id}': 'using' writes a product of Jacobians; the "
+                            f"derivative with respect to the matrix '{wrt}' is asked as a grad",
+                            q.using[0].where)
+        _add_using_form(ctx, ans, q, lay, lambda e: compare(e, Derivative(of, wrt), ctx.v))
+    return ans
 
 
 def _indexed_jacobian(ctx: Context, q: QuestionSpec, of: str, wrt: str) -> Answer:
@@ -329,10 +417,32 @@ def answer_limit(ctx: Context, q: QuestionSpec) -> Answer:
     result = out[()] if out.shape == () else sympy.Matrix(out.reshape(-1, 1) if out.ndim == 1 else out)
     err = _limit_check(body, out, v, target)
     direction = r"\infty" if target is sympy.oo else (r"-\infty" if target is -sympy.oo else sympy.latex(target))
-    latex = rf"\lim_{{{to_latex(sym(var))} \to {direction}}} {to_latex(ref, ctx.names)} = {sympy.latex(result)}"
+    given = [(name, ctx.parse(text, q)) for name, text in (q.subs or {}).items()]
+    at = r",\ ".join(f"{to_latex(sym(n), ctx.names)} = {to_latex(e, ctx.names)}" for n, e in given)
+    body_latex = to_latex(ref, ctx.names)
+    if at:
+        body_latex = rf"\left.{body_latex}\right|_{{{at}}}"
+    latex = rf"\lim_{{{to_latex(sym(var), ctx.names)} \to {direction}}} {body_latex} = {sympy.latex(result)}"
     value = _plain(result)
+    meaning = limit_meaning(value)
+    where = ", ".join(f"{n} = {to_ascii(e)}" for n, e in given)
+    text = f"{var} -> {str(target).replace('oo', 'inf')}" + (f" with {where}" if where else "")
     return Answer("limit", _limit_expr(result), latex, err is not None and err < 1e-6, err, None,
-                  {"value": value, "vanishes": value == 0 if isinstance(value, (int, float)) else None})
+                  {"value": value, "vanishes": value == 0 if isinstance(value, (int, float)) else None,
+                   "subs": {n: to_ascii(e) for n, e in given}, "approach": text, "meaning": meaning})
+
+
+def limit_meaning(value) -> str:
+    """What a limit of a gradient means for learning, in words."""
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(x, (int, float)) for x in values):
+        return "the limit is not a finite number"
+    if all(x == 0 for x in values):
+        return "the gradient vanishes: learning stalls there"
+    mags = {abs(x) for x in values}
+    if mags == {1} or mags == {0, 1}:
+        return "the gradient stays at magnitude 1: learning continues there"
+    return f"the gradient tends to {value}: it does not vanish"
 
 
 def _limit_expr(result) -> str:
@@ -433,7 +543,9 @@ def answer_all(g: Graph, d: Derivation, v: Domain, errors: list | None = None) -
     ctx = Context(g, d, v, {})
     for q in g.problem.questions:
         try:
-            ctx.answers[q.id] = KINDS[q.kind](ctx, q)
+            ans = ctx.answers[q.id] = KINDS[q.kind](ctx, q)
+            ans.extra["points"] = q.points
+            ans.extra["prompt"] = q.prompt
         except UserError as exc:
             if errors is None:
                 raise

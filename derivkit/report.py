@@ -16,7 +16,7 @@ def _loss(x) -> str:
 def text_report(sol) -> str:
     p, g = sol.problem, sol.graph
     lines = [f"{p.title}  [{p.id}]", "dims: " + ", ".join(f"{k}={v}" for k, v in p.dims.items()), ""]
-    lines.append("Gradients of the loss (matrix form, over named nodes):")
+    lines.append(f"Gradients of the loss (matrix form, over named nodes; {p.layout} layout):")
     width = max((len(n) for n in sol.gradients), default=1)
     for name, gr in sol.gradients.items():
         lines.append(f"  d{g.loss}/d{name:<{width}} = {gr.expr}    [{_mark(gr.verified)}, "
@@ -24,9 +24,15 @@ def text_report(sol) -> str:
     if sol.answers:
         lines += ["", "Questions:"]
         for qid, a in sol.answers.items():
-            lines.append(f"  {qid} ({a.kind}): {a.expr}    [{_mark(a.verified)}]")
+            lines.append(f"  {qid} ({a.kind}, {_points(a)}): {a.expr}    [{_mark(a.verified)}]")
+            if a.extra.get("prompt"):
+                lines.append(f"      prompt: {a.extra['prompt']}")
+            if "full_expr" in a.extra:
+                lines.append(f"      written out: {a.extra['full_expr']}")
             if "index_expr" in a.extra and a.kind == "grad":
                 lines.append(f"      index form: {a.extra['index_expr']}")
+            if a.kind == "limit":
+                lines.append(f"      as {a.extra['approach']}: {a.extra['meaning']}")
     if sol.gradcheck:
         gc = sol.gradcheck
         lines += ["", f"Gradient check (central differences, float64): max relative error "
@@ -41,17 +47,53 @@ def text_report(sol) -> str:
     return "\n".join(lines)
 
 
+def _points(a) -> str:
+    pts = a.extra.get("points", 1)
+    pts = int(pts) if float(pts).is_integer() else pts
+    return f"{pts} point" + ("" if pts == 1 else "s")
+
+
 def latex_fragments(sol) -> str:
-    """One align* environment with every gradient, then one per question."""
+    """One align* with every gradient, then each question: its prompt and points, then
+    complete lines (left-hand side = matrix form; = written-out form; index form)."""
     g = sol.graph
     loss = sol.problem.latex.get(g.loss) or latex_name(g.loss)
     rows = []
     for name, gr in sol.gradients.items():
         var = sol.problem.latex.get(name) or latex_name(name)
         rows.append(rf"\frac{{\partial {loss}}}{{\partial {var}}} &= {gr.latex}")
-    out = ["% derivkit solve --format latex: " + sol.problem.id, r"\begin{align*}", " \\\\\n".join(rows),
-           r"\end{align*}"]
+    out = [f"% derivkit solve --format latex: {sol.problem.id} ({sol.problem.layout} layout)",
+           r"\begin{align*}", " \\\\\n".join(rows), r"\end{align*}"]
+    questions = {q.id: q for q in sol.problem.questions}
     for qid, a in sol.answers.items():
-        out += [f"% question {qid} ({a.kind})", r"\begin{equation*}", a.extra.get("index_latex") or a.latex
-                if a.kind != "grad" else a.latex, r"\end{equation*}"]
+        head = rf"\noindent\textbf{{{qid.replace('_', chr(92) + '_')}}} ({_points(a)})."
+        if a.extra.get("prompt"):
+            head += " " + a.extra["prompt"]
+        out += [f"% question {qid} ({a.kind})", head, r"\begin{align*}",
+                " \\\\\n".join(answer_lines(sol, questions[qid], a)), r"\end{align*}"]
     return "\n".join(out)
+
+
+def answer_lines(sol, q, a) -> list[str]:
+    """A question's answer as complete align* rows: left-hand side &= right-hand side."""
+    names = sol.problem.latex
+    if a.kind in ("grad", "jacobian") and "lhs_latex" in a.extra and a.latex != a.extra.get("index_latex"):
+        rows = [rf"{a.extra['lhs_latex']} &= {a.latex}"]
+        if "full_latex" in a.extra:
+            rows.append(rf"&= {a.extra['full_latex']}")
+        if a.kind == "grad" and "index_latex" in a.extra:
+            wrt = q.wrt.value.strip()
+            var = names.get(wrt) or latex_name(wrt)
+            loss = names.get(sol.graph.loss) or latex_name(sol.graph.loss)
+            rows.append(rf"\frac{{\partial {loss}}}{{\partial {var}_{{{''.join(q.index)}}}}} &= "
+                        f"{a.extra['index_latex']}")
+        return rows
+    if a.kind == "identity":
+        return [rf"{a.extra['lhs_latex']} &= {a.extra['rhs_latex']}"]
+    if a.kind == "forward":
+        of = q.of.value.strip()
+        return [rf"{names.get(of) or latex_name(of)} &= {a.latex}"]
+    if a.kind == "limit":
+        head, _, value = a.latex.rpartition(" = ")        # the last '=' (a substitution has one too)
+        return [f"{head} &= {value}", rf"&\text{{{a.extra['meaning']}}}"]
+    return [a.latex]

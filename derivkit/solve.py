@@ -18,7 +18,8 @@ from .gradcheck import gradcheck
 from .graph import Graph, build_graph
 from .printing import to_ascii, to_latex
 from .problem import Problem, load_problem
-from .questions import Answer, answer_all
+from .layout import DENOMINATOR, present, shape_in
+from .questions import Answer, answer_all, chain_in_layout
 from .verify import TOLERANCE, Verifier
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class Gradient:
     ``full`` is written over named nodes and leaves (what was proved), ``named`` is
     ``full`` as printed (a large upstream gradient that would print twice stays
     ∂l/∂m), ``chain`` is in terms of the upstream gradients (∂l/∂W = ∂l/∂z xᵀ).
+    ``full`` has the variable's shape; ``named`` and ``chain`` are in the problem's
+    ``layout`` (in numerator layout ∂l/∂W = x ∂l/∂z, see :mod:`derivkit.layout`).
     The printed forms (``expr``, ``latex`` of ``named``; ``chain_expr``,
     ``chain_latex``) are made on demand.
     """
@@ -44,9 +47,11 @@ class Gradient:
     role: str                       # input | target | param | node | loss
     error: float                    # max relative error against the ground truth
     latex_names: dict[str, str] = field(default_factory=dict, repr=False)
+    layout: str = DENOMINATOR
 
     @property
     def shape(self) -> tuple:
+        """The variable's shape (that of ``full``)."""
         return self.full.shape
 
     @property
@@ -71,7 +76,8 @@ class Gradient:
 
     def to_json(self) -> dict:
         return {"latex": self.latex, "expr": self.expr, "chain_latex": self.chain_latex,
-                "chain_expr": self.chain_expr, "shape": list(self.shape), "role": self.role,
+                "chain_expr": self.chain_expr, "shape": list(shape_in(self.shape, self.layout)),
+                "role": self.role,
                 "verified": self.verified, "max_rel_error": self.error}
 
 
@@ -106,7 +112,7 @@ class Solution:
     def to_json(self) -> dict:
         p = self.problem
         out = {
-            "id": p.id, "title": p.title, "dims": p.dims,
+            "id": p.id, "title": p.title, "dims": p.dims, "layout": p.layout,
             "gradients": {name: gr.to_json() for name, gr in self.gradients.items()},
             "questions": {qid: a.to_json() for qid, a in self.answers.items()},
             "gradcheck": None if self.gradcheck is None else self.gradcheck.to_json(),
@@ -137,8 +143,10 @@ def solve(path_or_problem, *, train: bool = True, points: int = 3, progress=None
     for name in g.names:
         if g.kind(name) == "class":
             continue                     # an integer class index has no derivative
-        gradients[name] = Gradient(name, d.full[name], d.named[name], d.chain[name], g.role(name),
-                                   v.error(d.full[name], g.loss, name), problem.latex)
+        lay, shape = problem.layout, g.shape(name)
+        gradients[name] = Gradient(name, d.full[name], present(d.named[name], shape, lay),
+                                   chain_in_layout(g, d, name, lay), g.role(name),
+                                   v.error(d.full[name], g.loss, name), problem.latex, lay)
     errors: list[UserError] = []
     answers = answer_all(g, d, v, errors)
     if errors:

@@ -15,6 +15,7 @@ from helpers import (ALL_PROBLEMS, BAD_PROBLEMS, LOCATED, ROOT, close, evaluate,
                      problem_params)
 from derivkit.cli import main
 from derivkit.expr import concrete
+from derivkit.layout import absorb
 from derivkit.parse import parse_expression
 
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
@@ -104,7 +105,7 @@ def test_solve_json_exprs_parse_back_for_every_problem(path):
     expected = {n for n in g.names if g.kind(n) != "class"}
     assert set(doc["gradients"]) == expected
     for name, gr in doc["gradients"].items():
-        e = parse_expression(gr["expr"], g.scope(), None)
+        e = absorb(parse_expression(gr["expr"], g.scope(), None), g.shape(name), doc["layout"])
         assert e.shape == g.shape(name)
         assert close(np.broadcast_to(evaluate(e, values, g.dims), concrete(g.shape(name), g.dims)),
                      np.broadcast_to(evaluate(d.full[name], values, g.dims), concrete(g.shape(name), g.dims)))
@@ -115,6 +116,8 @@ def test_solve_json_exprs_parse_back_for_every_problem(path):
             continue
         from derivkit.expr import sym
         extra = {n: sym(n) for n in list(q.index or {}) + (["k", "m"] if q.index else [])}
+        extra.update({n: sym(n, tuple(doc["questions"][n]["shape"]))           # named derivatives
+                      for n in (t.value for t in q.using or []) if n in doc["questions"]})
         parse_expression(entry["expr"], g.scope(extra), None)
 
 

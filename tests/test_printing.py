@@ -23,9 +23,11 @@ from helpers import (DIMS, SHAPES, close, evaluate, leaf_values, make_scope, pro
 from derivkit.errors import Location, UserError
 from derivkit.expr import Expr, ShapeError, concrete, eye, grad, make, num, ones, sym
 from derivkit.indexform import concrete_entries
+from derivkit.layout import absorb
 from derivkit.ops import OPS
 from derivkit.parse import MAX_INT_DIGITS, Scope, parse_equation, parse_expression
 from derivkit.printing import to_ascii, to_latex
+from derivkit.vocabulary import atom_names, expand
 
 GOLDEN = Path(__file__).parent / "golden" / "latex.tsv"
 REGENERATE = os.environ.get("DERIVKIT_REGENERATE_GOLDEN") == "1"
@@ -289,8 +291,9 @@ def _compile(formulas: list[str]) -> None:
 
 
 # ====================================================================== the corpus (slow)
-def _corpus_scope(g, q=None):
+def _corpus_scope(g, q=None, atoms=None):
     extra = {n: sym(n, tuple(s)) for n, s in ((q.vars or {}) if q else {}).items()}
+    extra.update(atom_names(atoms or {}))        # a `using` form's named derivatives
     return dataclasses.replace(g.scope(extra), loss=g.loss, indices=tuple((q.index or {}) if q else ()))
 
 
@@ -318,7 +321,7 @@ def test_corpus_ascii_reads_back_and_latex_compiles(path):
     questions = {q.id: q for q in sol.problem.questions}
     for qid, ans in sol.answers.items():
         q = questions[qid]
-        sc = _corpus_scope(g, q)
+        sc = _corpus_scope(g, q, ans.atoms)
         for n, shape in (q.vars or {}).items():
             values[n] = rng.normal(size=concrete(tuple(shape), g.dims)) if shape else float(rng.normal())
         formulas.append(ans.latex)
@@ -333,7 +336,7 @@ def test_corpus_ascii_reads_back_and_latex_compiles(path):
             back = parse_expression(text, sc, None)
             assert to_ascii(back) == to_ascii(parse_expression(to_ascii(back), sc, None)), (qid, text)
         if ans.reference is not None and ans.kind != "limit":
-            back = parse_expression(ans.expr, sc, None)
+            back = expand(parse_expression(ans.expr, sc, None), ans.atoms)
             assert close(np.broadcast_to(evaluate(ans.reference, values, g.dims),
                                          np.shape(evaluate(back, values, g.dims))),
                          evaluate(back, values, g.dims)), (qid, ans.expr)
@@ -345,8 +348,9 @@ def test_corpus_ascii_reads_back_and_latex_compiles(path):
 def _check_index_form(g, q, ans, sc, values):
     """The index form, entry by entry, equals the matrix reference."""
     form = parse_expression(ans.extra["index_expr"], sc, None)
-    matrix = np.asarray(evaluate(ans.reference, values, g.dims), dtype=float)
-    for idx, entry in concrete_entries(form, q.index, g.dims, ans.reference.shape):
+    ref = absorb(ans.reference, g.shape(q.wrt.value), ans.layout) if q.kind == "grad" else ans.reference
+    matrix = np.asarray(evaluate(ref, values, g.dims), dtype=float)      # entries of the variable's shape
+    for idx, entry in concrete_entries(form, q.index, g.dims, ref.shape):
         want = matrix[tuple(idx.values())]
         got = np.asarray(evaluate(entry, values, g.dims), dtype=float)
         assert close(np.broadcast_to(want, got.shape), got), (q.id, idx, ans.extra["index_expr"])

@@ -12,6 +12,7 @@ from derivkit.expr import sym
 from derivkit.parse import parse_expression
 from derivkit.problem import parse_problem
 from derivkit.solve import solve
+from derivkit.vocabulary import atom_names, expand
 
 SEED000 = ROOT / "problems" / "sigmoid_output_nll_saturation.yaml"
 MLP = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
@@ -226,7 +227,7 @@ def test_every_answer_expr_parses_back(path):
             assert float(evaluate(e, {}, g.dims)) == pytest.approx(a.extra["value"])
             continue
         extra = {n: sym(n) for n in (q.index or {})} | {n: sym(n) for n in ("k", "m") if q.index}
-        e = parse_expression(a.expr, g.scope(extra), None)
+        e = expand(parse_expression(a.expr, g.scope(extra | atom_names(a.atoms)), None), a.atoms)
         if a.reference is not None:
             assert e.shape == a.reference.shape
             assert close(evaluate(e, values, g.dims), evaluate(a.reference, values, g.dims)), q.id
