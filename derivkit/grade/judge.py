@@ -13,9 +13,11 @@ wrong, candidate mistakes are generated from the backpropagation chain of the
 question, not listed per problem (:mod:`derivkit.grade.mistakes`), and the
 first one the answer equals names the diagnosis.
 
-Layout is one step, :func:`expected_shape`: today every reference is in
-denominator layout (a gradient has its variable's shape); the numerator layout
-hook (``derivkit.layout``) maps the reference there and nothing else changes.
+Layout is one step, :meth:`Reference.in_variable_shape`: references and answers are
+written in the question's layout (``derivkit.layout``); before an answer is compared
+with the ground truth (always in the variable's own shape) it is mapped back there.
+Mutations for diagnoses are made and compared in the layout, so a transposed answer
+is diagnosed ``transpose`` in either layout.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from derivkit.errors import UserError
 from derivkit.expr import Expr, eye, ones
+from derivkit.layout import DENOMINATOR, absorb
 from derivkit.verify import TOLERANCE, Derivative, Domain, compare
 
 from .names import answer_scope
@@ -85,16 +88,20 @@ class Reference:
     domain: Domain | None = None    # where to compare (an identity's adds its free variables)
     whole: "Reference | None" = None    # an index question's matrix form, for answers without indices
     given: Expr | None = None       # an identity's left-hand side: restating it is no answer
+    layout: str = DENOMINATOR       # the layout the reference and answers are written in
+    wrt_shape: tuple = ()           # the variable's own shape (the ground truth's)
 
+    def in_variable_shape(self, e: Expr) -> Expr:
+        """The layout step: an answer in the question's layout, in the ground truth's shape
+        (numerator layout transposes a derivative of a scalar; see :mod:`derivkit.layout`)."""
+        return absorb(e, self.wrt_shape, self.layout) if self.of_scalar else e
 
-def expected_shape(g, q, natural: tuple) -> tuple:
-    """The layout step: the shape of the reference in the question's layout.
+    @property
+    def of_scalar(self) -> bool:
+        return self.kind in ("grad", "jacobian") and self.wrt is not None and self.layout != DENOMINATOR \
+            and self.of_shape == ()
 
-    Denominator layout (today's only one) keeps ``natural`` (a gradient has its
-    variable's shape).  When ``derivkit.layout`` exists it maps references to
-    numerator layout here, and only here.
-    """
-    return natural
+    of_shape: tuple | None = None
 
 
 # ====================================================================== the judge
@@ -141,20 +148,20 @@ class Judge:
         if q.kind in ("grad", "jacobian"):
             wrt = q.wrt.value.strip()
             of = g.loss if q.kind == "grad" else q.of.value.strip()
+            common.update(layout=ans.layout, wrt_shape=g.shape(wrt), of_shape=g.shape(of))
             label = f"∂{of}/∂{wrt}"
             if q.index:
                 form = read_answer(ans.extra["index_expr"], self.scopes[q.id])
                 diagonal = q.kind == "jacobian"
                 whole = None
                 if ans.reference is not None:
-                    whole = Reference(q.id, q.kind, label, expected_shape(g, q, ans.reference.shape), ans.reference,
+                    whole = Reference(q.id, q.kind, label, ans.reference.shape, ans.reference,
                                       [({}, Derivative(of, wrt))], wrt=wrt, of=of, domain=self.domain, **common)
                 return Reference(q.id, q.kind, f"∂{of}/∂{wrt} (entry {', '.join(q.index)})", form.shape, form,
                                  self._index_truths(q, of, wrt, diagonal), dict(q.index), wrt=wrt, of=of,
                                  domain=self.domain, whole=whole, **common)
             ref = ans.reference
-            shape = expected_shape(g, q, ref.shape)
-            return Reference(q.id, q.kind, label, shape, ref, [({}, Derivative(of, wrt))], wrt=wrt, of=of,
+            return Reference(q.id, q.kind, label, ref.shape, ref, [({}, Derivative(of, wrt))], wrt=wrt, of=of,
                              domain=self.domain, **common)
         if q.kind == "forward":
             of = q.of.value.strip()
@@ -326,8 +333,9 @@ class Judge:
                 if worst > TOLERANCE:
                     break
             return worst
-        target = against if against is not None else ref.truths[0][1]
-        return compare(student, target, ref.domain)
+        if against is not None:
+            return compare(student, against, ref.domain)
+        return compare(ref.in_variable_shape(student), ref.truths[0][1], ref.domain)
 
 
 @contextmanager
@@ -461,4 +469,4 @@ def _covers(g, d: Domain) -> bool:
     return True
 
 
-__all__ = ["Judge", "Verdict", "Reference", "VERDICTS", "covering_domain", "expected_shape"]
+__all__ = ["Judge", "Verdict", "Reference", "VERDICTS", "covering_domain"]

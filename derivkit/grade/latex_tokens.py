@@ -147,6 +147,10 @@ def _command(text: str, i: int, out: list[Token], braces: list[bool]) -> int:
     if name in N.SPACING:
         if name in (r"\left", r"\right", r"\middle") and j < n and text[j] == ".":
             j += 1                                          # \left. is an invisible delimiter
+        elif name in (r"\left", r"\right") and j < n and text[j] == "|":
+            # \left| and \right| say which way a bar faces: |1 |s|| is ambiguous, \left|1 \left|s\right|\right| not
+            out.append(Token(CMD, r"\lvert" if name == r"\left" else r"\rvert", i))
+            return j + 1
         return j
     out.append(Token(CMD, name, i))
     return j

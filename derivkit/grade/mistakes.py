@@ -23,6 +23,7 @@ import mpmath
 import numpy as np
 
 from derivkit.expr import Expr, make, num, substitute
+from derivkit.layout import present
 from derivkit.printing import to_ascii
 from derivkit.verify import TOLERANCE, Undefined
 
@@ -81,8 +82,9 @@ def variants(judge, ref) -> list[Variant]:
     """The reference's mutations, made once per question and kept (their values stay cached)."""
     if ref.variants is None:
         out: list[Variant] = []
-        if ref.kind == "grad" and not ref.index:
-            out += chain_variants(judge.g, judge.d, ref.wrt)
+        if ref.kind == "grad" and not ref.index:          # the chain is derived in the variable's shape
+            out += [Variant(v.diagnosis, v.feedback, present(v.expr, ref.wrt_shape, ref.layout), v.detail)
+                    for v in chain_variants(judge.g, judge.d, ref.wrt)]
         elif ref.kind == "grad" and ref.whole is not None:      # the chain's mistakes, one entry of them
             from derivkit.indexform import index_form
             out += [Variant(v.diagnosis, v.feedback, index_form(v.expr, ref.index, judge.g), v.detail)
@@ -226,7 +228,7 @@ def _factor(judge, ref, student: Expr) -> float | None:
         if ref.index:
             pairs = zip(judge._entries(student, ref, keep=False), (t for _, t in ref.truths))
         else:
-            pairs = [(student, ref.truths[0][1])]
+            pairs = [(ref.in_variable_shape(student), ref.truths[0][1])]
         best = None
         for s, t in pairs:
             for k in range(len(dom.points)):
