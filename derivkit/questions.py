@@ -24,6 +24,7 @@ from .expr import Expr, concrete, substitute, sym
 from .graph import Graph
 from .indexform import concrete_entries, index_form, ivar
 from .layout import DENOMINATOR, absorb, present, shape_in
+from .numeric import inline_nodes
 from .parse import parse_expression
 from .printing import to_ascii, to_latex
 from .problem import QuestionSpec, Text
@@ -281,7 +282,10 @@ def answer_grad(ctx: Context, q: QuestionSpec) -> Answer:
     wrt = q.wrt.value.strip()
     lay = layout_of(ctx.g, q)
     shape = ctx.g.shape(wrt)
-    ref = present(ctx.d.full[wrt], shape, lay)
+    full = ctx.d.full[wrt]
+    if not nodes_allowed(q):             # written over the leaves only, as the question asks
+        full = simplify(substitute(full, inline_nodes(ctx.g)), ctx.g.facts)
+    ref = present(full, shape, lay)
     err = compare(absorb(ref, shape, lay), Derivative(ctx.g.loss, wrt), ctx.v)
     chain = chain_in_layout(ctx.g, ctx.d, wrt, lay)
     chain_err = compare(absorb(chain, shape, lay), Derivative(ctx.g.loss, wrt), ctx.v)
@@ -511,12 +515,13 @@ def inline(g: Graph, name: str) -> Expr:
     """A node's expression in terms of the leaves only."""
     if name in g.leaves:
         return g.leaves[name]
-    mapping = {}
-    for n, e in g.nodes.items():
-        mapping[sym(n, e.shape)] = substitute(e, mapping)
-        if n == name:
-            break
-    return mapping[sym(name, g.nodes[name].shape)]
+    return inline_nodes(g)[g.ref(name)]
+
+
+def nodes_allowed(q: QuestionSpec) -> bool:
+    """Whether ``q``'s answer may use intermediate nodes (``allow: {intermediate: false}`` says no)."""
+    allow = q.allow or {}
+    return allow.get("nodes", allow.get("intermediate", True))
 
 
 KINDS = {

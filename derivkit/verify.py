@@ -27,6 +27,7 @@ and the grader use it.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -330,6 +331,17 @@ class Domain:
     def _draw(self, n: int, seed: int, positive: bool) -> list[Point]:
         rng = np.random.default_rng(seed)
         return [Point(random_leaves(self.g, rng, dims=self.dims, positive=positive)) for _ in range(n)]
+
+    @contextlib.contextmanager
+    def scratch(self):
+        """Values computed inside are forgotten after (those computed before stay): a grader
+        judging thousands of answers keeps the references' values, not every answer's."""
+        saved = self._memos
+        self._memos = [dict(m) for m in saved]
+        try:
+            yield self
+        finally:
+            self._memos = saved
 
     def with_vars(self, shapes: dict[str, tuple], seed: int = 1) -> "Domain":
         """The same domain with free variables (an identity's ``vars``) drawn at every point."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from derivkit.errors import UserError
@@ -230,7 +229,7 @@ class Judge:
         if qid not in self.refs:
             raise UserError(f"no question '{qid}' in this problem (questions: {', '.join(self.refs)})")
         ref = self.refs[qid]
-        with _scratch(ref.domain):
+        with ref.domain.scratch():
             return self._judge(ref, text)
 
     def _judge(self, ref: Reference, text) -> Verdict:
@@ -336,18 +335,6 @@ class Judge:
         if against is not None:
             return compare(student, against, ref.domain)
         return compare(ref.in_variable_shape(student), ref.truths[0][1], ref.domain)
-
-
-@contextmanager
-def _scratch(domain: Domain):
-    """Values computed inside are forgotten after: one answer's sub-expressions do not pile up
-    in the domain's memo over a class of thousands (the references' values, made before, stay)."""
-    saved = domain._memos
-    domain._memos = [dict(m) for m in saved]
-    try:
-        yield
-    finally:
-        domain._memos = saved
 
 
 class _Lazy(Mapping):
