@@ -184,7 +184,7 @@ def sheet(problem, out, fmt, pdf, questions_only, no_train):
         click.echo(text, nl=False)
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})   # an answer may start with "-"
 @click.argument("problem", type=click.Path())
 @click.argument("question_id")
 @click.argument("answer")

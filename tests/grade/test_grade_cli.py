@@ -23,6 +23,14 @@ def test_check_exit_codes():
     assert run("check", str(ROOT / "no_such.yaml"), "dl_do", "y").exit_code == 2
 
 
+def test_an_answer_may_start_with_a_minus_sign():
+    r = run("check", MLP, "dl_do", "-(t - y)", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["verdict"] == "correct"
+    r = run("check", MLP, "dl_do", "-(y - t)")
+    assert r.exit_code == 1 and "sign" in r.output
+
+
 def test_check_json_is_one_verdict():
     r = run("check", MLP, "dl_dV", "h (y - t)^T", "--format", "json")
     doc = json.loads(r.output)
