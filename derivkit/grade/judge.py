@@ -125,7 +125,7 @@ class Judge:
         #: solve's answer and the judge's reference per question, made on first use (check needs one)
         self.answers = _Lazy(self.questions, self._answer)
         self.refs = _Lazy(self.questions, lambda qid: self._reference(self.questions[qid]))
-        self.scopes = _Lazy(self.questions, lambda qid: answer_scope(self.g, self.questions[qid]))
+        self.scopes = _Lazy(self.questions, self._scope)
         self._context = None
         self._entry_cache: dict[Expr, list[Expr]] = {}
 
@@ -141,6 +141,18 @@ class Judge:
         return self._context.answers[qid]
 
     # ------------------------------------------------------------------ preparation
+    def _scope(self, qid: str):
+        """Names an answer to ``qid`` may use: the problem's, the question's indices, and the
+        named derivatives of its vocabulary (``using:``), as atoms judged by their values."""
+        from derivkit.vocabulary import atom_names
+        atoms = self.answers[qid].atoms
+        derivatives = {}
+        for aid in atoms:
+            q = self.questions[aid]
+            of = self.g.loss if q.kind == "grad" else q.of.value.strip()
+            derivatives[(of, q.wrt.value.strip())] = atom_names({aid: atoms[aid]})[aid]
+        return answer_scope(self.g, self.questions[qid], atom_names(atoms), derivatives)
+
     def _reference(self, q) -> Reference:
         g, ans = self.g, self.answers[q.id]
         common = dict(points=q.points, partial=dict(q.partial), forbidden=self._forbidden(q))
@@ -273,8 +285,9 @@ class Judge:
     def _read(self, text: str, ref: Reference) -> Expr:
         """The answer as an expression; a bare ``I`` or ``\\mathbf{1}`` (no size in LaTeX) is read
         at each of the problem's sizes, and the reading with the reference's shape is kept."""
+        from derivkit.vocabulary import expand
         try:
-            return read_answer(text, self.scopes[ref.qid])
+            return expand(read_answer(text, self.scopes[ref.qid]), self.answers[ref.qid].atoms)
         except AnswerError as first:
             if not _SIZELESS.search(text):
                 raise

@@ -629,6 +629,9 @@ class _Parser:
 
     def derivative(self, of: Spelling, wrt: Spelling) -> Expr:
         loss = self.a.name_of(of.key()) or (of.key() if of.key() == self.a.loss else None)
+        named = self.a.derivatives.get((loss, self.a.name_of(wrt.key())))
+        if named is not None:                  # a derivative the question's vocabulary names
+            return named
         if loss != self.a.loss:
             if loss is None:
                 self.fail(f"unknown name '{of.key()}' in a derivative", of.pos)

@@ -175,6 +175,9 @@ class AnswerScope:
     gradients: dict[str, Expr] = field(default_factory=dict)
     #: class-index targets and their number of classes, so ``\mathbf{e}_t`` is onehot(t, C)
     classes: dict[str, object] = field(default_factory=dict)
+    #: named derivatives a question's vocabulary (``using:``) offers: (of, wrt) -> its atom, so
+    #: ``\frac{\partial z_2}{\partial z_1}`` reads as the course's ∂z₂/∂z₁ (in the problem's layout)
+    derivatives: dict[tuple[str, str], Expr] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scope: Scope, loss: str = "l", latex: dict[str, str] | None = None,
@@ -208,9 +211,10 @@ class AnswerScope:
         return self.gradients.get(name) or self.scope.lookup(name)
 
 
-def answer_scope(graph, question=None, extra: dict[str, Expr] | None = None) -> AnswerScope:
+def answer_scope(graph, question=None, extra: dict[str, Expr] | None = None,
+                 derivatives: dict[tuple[str, str], Expr] | None = None) -> AnswerScope:
     """The AnswerScope of a problem's graph, with ``question``'s free index names (``index:``)
-    and free variables (an identity's ``vars:``), and ``extra`` names."""
+    and free variables (an identity's ``vars:``), ``extra`` names and named ``derivatives``."""
     from derivkit.expr import sym
     from derivkit.indexform import ivar
     names = dict(extra or {})
@@ -218,8 +222,10 @@ def answer_scope(graph, question=None, extra: dict[str, Expr] | None = None) -> 
     extra.update({n: ivar(n) for n in (getattr(question, "index", None) or {})})
     extra.update(names)
     problem = graph.problem
-    return AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases,
-                          class_counts(graph))
+    scope = AnswerScope.of(graph.scope(extra=extra), graph.loss, problem.latex, problem.aliases,
+                           class_counts(graph))
+    scope.derivatives = dict(derivatives or {})
+    return scope
 
 
 def class_counts(graph) -> dict[str, object]:
