@@ -1,37 +1,50 @@
 """Gradient check: the compiled derived gradients against extrapolated central differences.
 
-For every continuous leaf (parameters, inputs, real-valued targets) and every named node,
-each entry of the loss's gradient is estimated by central differences in float64 with a
-step chosen per entry from the value's scale, refined by Richardson extrapolation:
+For every continuous leaf (parameters, inputs, real-valued targets) and every named node θ,
+the derived gradient g = ``derivation.full[name]`` is compared along a few directions uᵏ
+with the loss's directional derivative, estimated by central differences in float64 and
+refined by Richardson extrapolation:
 
-    D(h) = (l(θ + h eᵢ) − l(θ − h eᵢ)) / 2h,   hᵢ = ε · max(|θᵢ|, SCALE_FLOOR),   ε = 1e-6
-    ĝᵢ = (4 D(hᵢ/2) − D(hᵢ)) / 3                 (truncation error O(h⁴) instead of O(h²))
+    D(t) = (l(θ + t u) − l(θ − t u)) / 2t,   t = ε = 1e-6
+    ⟨g, u⟩ ≈ (4 D(t/2) − D(t)) / 3          (truncation error O(t⁴) instead of O(t²))
 
-and compared with ``derivation.full[name]`` compiled and evaluated there.  All perturbed
-losses of one leaf are one batched call of the executor (the leaf takes a batch axis).  A
-node is perturbed with the nodes before it held fixed and the nodes after it recomputed, so
-its check is the check of the total derivative the reverse pass claims.  Class-index,
-one-hot and binary targets and leaves with a declared finite domain (``values:``) are not
-perturbed (no derivative exists).
+Directions.  A leaf or node of at most ``COORDINATES`` entries is checked entry by entry
+(uᵢ = sᵢ eᵢ); a larger one along ``directions`` random directions uᵏ = vᵏ ⊙ s, vᵏ standard
+normal.  The scale sᵢ = max(|θᵢ|, SCALE_FLOOR) makes every entry's step relative to its size.
+A random projection keeps a mistake visible: a gradient off by a factor, of the wrong sign,
+transposed or missing a term differs from the true one along almost every direction (the
+chance that k Gaussian directions all miss a difference of relative size δ is of order δᵏ),
+while the cost is O(k) loss evaluations per leaf instead of O(entries): a 64 × 64 weight
+costs 4k evaluations, not 4 · 4096.
+
+All perturbed losses of one leaf are one batched call of the executor (the leaf takes a
+batch axis).  A node is perturbed with the nodes before it held fixed and the nodes after it
+recomputed, so its check is the check of the total derivative the reverse pass claims.
+Class-index, one-hot and binary targets and leaves with a declared finite domain
+(``values:``) are not perturbed (no derivative exists).  The derived gradients are evaluated
+once per point from the leaves' and nodes' values, as the reverse pass would.
 
 Never crying wolf.  Each estimate carries its own noise: the rounding error of the loss
-(a few ulps of the largest |l| seen, divided by the step) plus the disagreement of the two
-step sizes.  The error is relative with that noise as an absolute floor, so a loss with a
-large constant (``+ 1e6``) or tiny entries does not fail; and a point is drawn again when
-the loss is ill-conditioned there: not finite, an intermediate near overflow, the input of
-an op with a kink (``OPS[op].kink``) within ``KINK`` of it, or differences that are not
-finite or disagree between the two steps by more than ``ILL``.
+(a few ulps of the largest |l| seen, or of Σ|value · gradient| when that is larger, divided
+by the step) plus the disagreement of the two step sizes.  The error is relative with that
+noise as an absolute floor, so a loss with a large constant (``+ 1e6``) or tiny entries does
+not fail; and a point is drawn again when the loss is ill-conditioned there: not finite, an
+intermediate near overflow, the input of an op with a kink (``OPS[op].kink``) within ``KINK``
+of it, or differences that are not finite or disagree between the two steps by more than
+``ILL``.
 
 Points: ``points`` usable random points (seeds ``seed``, ``seed + 1``, ...; leaves drawn as
 :func:`~derivkit.numeric.random_leaves` does, then positive values after half the tries), at
 the problem's ``dims`` unless given.
 
-Measures, per leaf or node and point:
+Measures, per leaf or node and point, over its k directional derivatives a = (⟨g, uᵏ⟩) and
+their estimates â:
 
-* ``max_rel_error`` — norm-based, ‖g − ĝ‖ / max(‖g‖ + ‖ĝ‖, ‖noise‖ / THRESHOLD, 1e-8), the
-  largest over all leaves, nodes and points.  It lies in [0, 1] (1 = unrelated, of the
-  wrong shape, or not a number).
-* ``max_entry_rel_error`` — the same per entry; reported, it does not decide.
+* ``max_rel_error`` — ‖a − â‖ / max(‖a‖ + ‖â‖, ‖noise‖ / THRESHOLD, 1e-8), the largest over
+  all leaves, nodes and points.  It lies in [0, 1] (1 = unrelated, of the wrong shape, or
+  not a number).
+* ``max_entry_rel_error`` — the same per direction (per entry when checked entry by entry);
+  reported, it does not decide.
 
 The check passes when ``max_rel_error <= THRESHOLD = 1e-6``: estimation noise alone stays
 below it by construction, and any real mistake — a sign, a transpose, a missing factor, a
@@ -43,9 +56,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .expr import substitute, sym
+from .expr import sym
 from .graph import Graph
-from .numeric import Program, distinct_atoms, forward_values, inline_nodes, random_leaves
+from .numeric import Program, distinct_atoms, inline_nodes, random_leaves
 from .ops import OPS
 
 THRESHOLD = 1e-6
@@ -58,8 +71,11 @@ ILL = 1e-3              # the two steps disagree by more than this (relative): i
 ROUNDING = 8 * np.finfo(np.float64).eps   # rounding of one loss value, relative to |l|
 QUIET = 1e-5            # noise this small (relative to the estimate) needs no larger step
 STEP_GROWTH = 1e4       # steps grow at most this much when rounding swamps them
+STEP_SHRINK = 1e6       # and shrink at most this much when they reach past a singularity
 MAX_TRIES = 50
 CHUNK = 1 << 20         # at most this many numbers per batched loss call
+COORDINATES = 16        # a leaf or node with at most this many entries is checked entry by entry
+DIRECTIONS = 6          # random directions for a larger one
 
 
 @dataclass
@@ -110,27 +126,41 @@ def _kink_args(exprs) -> list:
     return list(seen)
 
 
-def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims: dict | None = None,
-              eps: float = EPS, nodes: bool = True) -> GradcheckResult:
-    """Check every derived gradient of the loss against central differences; see the module doc."""
-    dims = dict(graph.dims if dims is None else dims)
-    leaves = checked_leaves(graph)
+@dataclass
+class _Programs:
+    """Everything the check evaluates, compiled once per problem."""
+
+    forward: Program           # every node (and the loss) from the leaves
+    grads: Program             # the derived gradient of every checked leaf and inner node, from all values
+    kinks: Program | None      # the input of every kink in the nodes and the gradients, from all values
+    loss: Program              # the loss from the leaves (for perturbing a leaf)
+    node_loss: dict            # per node: the loss from that node and what it does not depend on
+
+
+def _compile(graph: Graph, derivation, leaves, node_names, dims) -> _Programs:
     full_map = inline_nodes(graph)
-    loss_expr = full_map[sym(graph.loss)]
-    loss_prog = _fd_program(loss_expr, dims)
-    leaf_grads = {n: substitute(distinct_atoms(derivation.full[n]), full_map) for n in leaves}
-    grads_prog = _program(leaf_grads, dims) if leaves else None
-    node_names = [n for n in graph.nodes if n != graph.loss] if nodes else []
+    inner = [n for n in graph.nodes if n != graph.loss]
+    grad_exprs = {n: derivation.full[n] for n in [*leaves, *inner]}
+    kinks = _kink_args([*graph.nodes.values(), *grad_exprs.values()])
     node_loss = {}
     for n in node_names:
         after = inline_nodes(graph, after=n)
         node_loss[n] = _fd_program(after[sym(graph.loss)] if after else sym(graph.loss), dims)
-    inner = [n for n in graph.nodes if n != graph.loss]
-    node_grads = _program({n: derivation.full[n] for n in inner}, dims) if inner else None
-    kinks = _kink_args([loss_expr, *leaf_grads.values(),
-                        *(substitute(distinct_atoms(derivation.full[n]), full_map) for n in node_names)])
-    kink_prog = _program(dict(enumerate(kinks)), dims) if kinks else None
-    check = _Checker(graph, dims, loss_prog, kink_prog, eps)
+    return _Programs(
+        forward=_program({n: full_map[sym(n, e.shape)] for n, e in graph.nodes.items()}, dims),
+        grads=_program(grad_exprs, dims),
+        kinks=_program(dict(enumerate(kinks)), dims) if kinks else None,
+        loss=_fd_program(full_map[sym(graph.loss)], dims),
+        node_loss=node_loss)
+
+
+def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims: dict | None = None,
+              eps: float = EPS, nodes: bool = True, directions: int = DIRECTIONS) -> GradcheckResult:
+    """Check every derived gradient of the loss against central differences; see the module doc."""
+    dims = dict(graph.dims if dims is None else dims)
+    leaves = checked_leaves(graph)
+    node_names = [n for n in graph.nodes if n != graph.loss] if nodes else []
+    progs = _compile(graph, derivation, leaves, node_names, dims)
 
     per_leaf = {n: 0.0 for n in leaves}
     per_node = {n: 0.0 for n in node_names}
@@ -140,9 +170,9 @@ def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims:
         rng = np.random.default_rng(seed + p)
         measured = None
         for attempt in range(MAX_TRIES):
-            values = _draw(graph, loss_prog, kink_prog, dims, rng, attempt)
+            values = _draw(graph, progs, dims, rng, attempt)
             if values is not None:
-                measured = check.point(values, leaves, grads_prog, node_names, node_grads, node_loss)
+                measured = _point(progs, values, leaves, node_names, eps, rng, directions)
                 if measured is not None:
                     break
         if measured is None:
@@ -162,25 +192,26 @@ def gradcheck(graph: Graph, derivation, *, points: int = 3, seed: int = 0, dims:
         worst=max(everything, key=everything.get) if everything else None)
 
 
-def _draw(graph, loss_prog, kink_prog, dims, rng, attempt: int) -> dict | None:
-    """Random leaf values (positive ones after half the tries), or None where the loss is
-    ill-conditioned: not finite, an intermediate near overflow, or a kink within reach."""
+def _draw(graph, progs: _Programs, dims, rng, attempt: int) -> dict | None:
+    """Random values of every leaf and node (positive leaves after half the tries), or None
+    where the loss is ill-conditioned: not finite, an intermediate near overflow, or a kink
+    within reach."""
     values = random_leaves(graph, rng, dims, positive=attempt >= MAX_TRIES // 2)
     values = {k: (np.asarray(v, dtype=np.float64) if not isinstance(v, np.integer) else v)
               for k, v in values.items()}
     with np.errstate(all="ignore"):
         try:
-            loss = loss_prog.run(values)["l"]
-            nodes = forward_values(graph, values, dims)
+            nodes = progs.forward.run(values)
+            if not all(_tame(v) for v in nodes.values()):
+                return None
+            allv = {**values, **nodes}
+            if progs.kinks is not None:
+                ks = progs.kinks.run(allv)
+                if any(np.size(v) and np.min(np.abs(v)) < KINK for v in ks.values()):
+                    return None
         except (ValueError, IndexError, ZeroDivisionError):
             return None
-        if not (np.all(np.isfinite(loss)) and all(_tame(v) for v in nodes.values())):
-            return None
-        if kink_prog is not None:
-            ks = kink_prog.run(values)
-            if any(np.size(v) and np.min(np.abs(v)) < KINK for v in ks.values()):
-                return None
-    return values
+    return allv
 
 
 def _tame(v) -> bool:
@@ -188,31 +219,29 @@ def _tame(v) -> bool:
     return bool(np.all(np.isfinite(a)) and (a.size == 0 or np.max(np.abs(a)) < OVERFLOW))
 
 
-class _Checker:
-    """Finite differences and comparisons at one point."""
+def _point(progs: _Programs, allv: dict, leaves, node_names, eps, rng, directions) -> dict | None:
+    """``{name: (error, entry error)}`` at one point, or None when the loss is ill-conditioned there."""
+    out = {}
+    with np.errstate(all="ignore"):
+        analytic = progs.grads.run(allv)
+        scale = _sensitivity(allv, analytic)
+        for n in [*leaves, *node_names]:
+            prog = progs.loss if n in leaves else progs.node_loss[n]
+            base = np.asarray(allv[n], dtype=np.float64)
+            u = _directions(base, rng, directions)
+            est = _differences(prog, allv, n, u, eps, scale)
+            if est is None:
+                return None
+            out[n] = _compare(analytic[n], base.shape, u, *est)
+    return out
 
-    def __init__(self, graph, dims, loss_prog, kink_prog, eps):
-        self.graph, self.dims, self.loss_prog, self.eps = graph, dims, loss_prog, eps
 
-    def point(self, values, leaves, grads_prog, node_names, node_grads, node_loss) -> dict | None:
-        """``{name: (error, entry error)}``, or None when the loss is ill-conditioned at ``values``."""
-        out = {}
-        with np.errstate(all="ignore"):
-            analytic = grads_prog.run(values) if grads_prog else {}
-            allv = {**values, **forward_values(self.graph, values, self.dims)}
-            an_nodes = node_grads.run(allv) if node_grads else {}
-            scale = _sensitivity(allv, {**analytic, **an_nodes})
-            for n in leaves:
-                est = _differences(self.loss_prog, values, n, self.eps, scale)
-                if est is None:
-                    return None
-                out[n] = _compare(analytic[n], *est)
-            for n in node_names:
-                est = _differences(node_loss[n], allv, n, self.eps, scale)
-                if est is None:
-                    return None
-                out[n] = _compare(an_nodes[n], *est)
-        return out
+def _directions(base: np.ndarray, rng, k: int) -> np.ndarray:
+    """The directions (rows) to check along: scaled coordinates for a small ``base``, else k random."""
+    s = np.maximum(np.abs(base.ravel()), SCALE_FLOOR)
+    if base.size <= max(COORDINATES, k):
+        return np.diag(s)
+    return rng.standard_normal((k, base.size)) * s
 
 
 def _sensitivity(values: dict, grads: dict) -> float:
@@ -233,83 +262,90 @@ def _sensitivity(values: dict, grads: dict) -> float:
     return total
 
 
-def _differences(prog: Program, values: dict, name: str, eps: float, scale: float = 0.0):
-    """(estimate, noise) of ∂l/∂values[name], entry by entry; None where ill-conditioned.
+def _differences(prog: Program, values: dict, name: str, u: np.ndarray, eps: float, scale: float = 0.0):
+    """(estimate, noise) of the derivatives of l along the rows of ``u``; None where ill-conditioned.
 
-    Steps start at ``hᵢ = eps · max(|θᵢ|, SCALE_FLOOR)``; when the loss's rounding error
-    swamps them (a loss with a large constant) they grow by 10 up to ``STEP_GROWTH`` times,
-    and the estimate with the least noise is kept.
+    The step starts at ``eps``; when the loss's rounding error swamps it (a loss with a large
+    constant) it grows by 10 up to ``STEP_GROWTH`` times, and the estimate with the least
+    noise is kept.  When the differences are not finite or the two steps disagree (a step
+    reaching past a singularity: ``log`` of a softmax output of 1e-9) it shrinks by 10 down to
+    ``1 / STEP_SHRINK`` times, and the first estimate that is well-conditioned is kept.
     """
-    base = np.asarray(values[name], dtype=np.float64)
-    if base.size == 0:
-        return np.zeros(base.shape), np.zeros(base.shape)
-    h0 = eps * np.maximum(np.abs(base.ravel()), SCALE_FLOOR)
+    if u.size == 0:
+        return np.zeros(len(u)), np.zeros(len(u))
     best = None
     factor = 1.0
     while factor <= STEP_GROWTH:
-        est = _richardson(prog, values, name, base, h0 * factor, scale)
+        est = _richardson(prog, values, name, u, eps * factor, scale)
         if est is None:
             break
-        estimate, spread, rounding = est
-        noise = float(np.linalg.norm(spread + rounding))
+        noise = float(np.linalg.norm(est[1] + est[2]))
         if best is None or noise < best[0]:
-            best = (noise, estimate, spread, rounding)
-        if noise <= QUIET * float(np.linalg.norm(estimate)):
+            best = (noise, est)
+        if noise <= QUIET * float(np.linalg.norm(est[0])):
             break
         factor *= 10
-    if best is None:
-        return None
-    _, estimate, spread, rounding = best
-    if np.linalg.norm(spread) > ILL * np.linalg.norm(estimate) + 100 * np.linalg.norm(rounding):
-        return None
-    return estimate.reshape(base.shape), (spread + rounding).reshape(base.shape)
+    if best is not None and _conditioned(*best[1]):
+        return best[1][0], best[1][1] + best[1][2]
+    factor = 0.1
+    while factor >= 1 / STEP_SHRINK:
+        est = _richardson(prog, values, name, u, eps * factor, scale)
+        if est is not None and _conditioned(*est):
+            return est[0], est[1] + est[2]
+        factor /= 10
+    return None
 
 
-def _richardson(prog: Program, values: dict, name: str, base: np.ndarray, h: np.ndarray, scale: float):
-    """(estimate, spread, rounding) from central differences at steps h and h/2.
+def _conditioned(estimate, spread, rounding) -> bool:
+    """The two steps agree, up to rounding, within ``ILL`` of the estimate."""
+    return bool(np.linalg.norm(spread) <= ILL * np.linalg.norm(estimate) + 100 * np.linalg.norm(rounding))
+
+
+def _richardson(prog: Program, values: dict, name: str, u: np.ndarray, t: float, scale: float):
+    """(estimate, spread, rounding) from central differences along each row of u at steps t and t/2.
 
     None when a loss is not finite or a step carries the input of a kink across it.
     """
-    m = base.size
-    flat = base.ravel()
-    steps = np.concatenate([h, -h, h / 2, -h / 2])     # rows: +h, -h, +h/2, -h/2 for every entry
-    cols = np.tile(np.arange(m), 4)
-    losses = np.empty(4 * m)
-    signs = {k: np.sign(v) for k, v in prog.run(values).items() if k != "l"}
+    base = np.asarray(values[name], dtype=np.float64)
+    k, m = u.shape
+    steps = np.repeat([t, -t, t / 2, -t / 2], k)       # rows: +t, -t, +t/2, -t/2 along every direction
+    dirs = np.tile(u, (4, 1))
+    losses = np.empty(4 * k)
+    signs = {key: np.sign(v) for key, v in prog.run(values).items() if key != "l"}
     rows_per_call = max(1, CHUNK // m)
-    for start in range(0, 4 * m, rows_per_call):
-        stop = min(start + rows_per_call, 4 * m)
-        batch = np.broadcast_to(flat, (stop - start, m)).copy()
-        batch[np.arange(stop - start), cols[start:stop]] += steps[start:stop]
+    for start in range(0, 4 * k, rows_per_call):
+        stop = min(start + rows_per_call, 4 * k)
+        batch = base.ravel() + steps[start:stop, None] * dirs[start:stop]
         out = prog.run({**values, name: batch.reshape((stop - start,) + base.shape)}, {name})
         losses[start:stop] = np.broadcast_to(np.asarray(out.pop("l"), dtype=np.float64), (stop - start,))
-        if any(np.any(np.sign(v) != signs[k]) for k, v in out.items()):
+        if any(np.any(np.sign(v) != signs[key]) for key, v in out.items()):
             return None
     if not np.all(np.isfinite(losses)):
         return None
-    lp, lm, lp2, lm2 = losses.reshape(4, m)
-    d1 = (lp - lm) / (2 * h)
-    d2 = (lp2 - lm2) / h
-    return (4 * d2 - d1) / 3, np.abs(d2 - d1), ROUNDING * max(float(np.max(np.abs(losses))), scale) / h
+    lp, lm, lp2, lm2 = losses.reshape(4, k)
+    d1 = (lp - lm) / (2 * t)
+    d2 = (lp2 - lm2) / t
+    rounding = np.full(k, ROUNDING * max(float(np.max(np.abs(losses))), scale) / t)
+    return (4 * d2 - d1) / 3, np.abs(d2 - d1), rounding
 
 
-def _compare(analytic, numeric: np.ndarray, noise: np.ndarray) -> tuple[float, float]:
-    """Norm-based and largest per-entry relative error, estimation noise as the absolute floor.
-
-    1.0 for a wrong shape or a non-number.
+def _compare(analytic, shape: tuple, u: np.ndarray, numeric: np.ndarray, noise: np.ndarray) -> tuple[float, float]:
+    """Norm-based and largest per-direction relative error of the derived gradient projected on
+    the rows of ``u``, estimation noise as the absolute floor.  1.0 for a wrong shape or a non-number.
     """
     a = np.asarray(analytic, dtype=np.float64)
-    if a.shape != numeric.shape:
-        if a.size == 1 and numeric.size == 1:
-            a = a.reshape(numeric.shape)
+    if a.shape != shape:
+        if a.size == 1 and int(np.prod(shape)) == 1:
+            a = a.reshape(shape)
         elif a.ndim == 0:          # a scalar spread over every entry (a zero gradient, say)
-            a = np.broadcast_to(a, numeric.shape)
+            a = np.broadcast_to(a, shape)
         else:
             return 1.0, 1.0
     if not np.all(np.isfinite(a)):
         return 1.0, 1.0
-    if a.size == 0:
+    if numeric.size == 0:
         return 0.0, 0.0
+    a = u @ a.ravel()
     diff = np.abs(a - numeric)
     floor = max(float(np.linalg.norm(noise)) / THRESHOLD, FLOOR)
     err = float(np.linalg.norm(diff)) / max(float(np.linalg.norm(a) + np.linalg.norm(numeric)), floor)
