@@ -10,7 +10,8 @@ refined by Richardson extrapolation:
 
 Directions.  A leaf or node of at most ``COORDINATES`` entries is checked entry by entry
 (uᵢ = sᵢ eᵢ); a larger one along ``directions`` random directions uᵏ = vᵏ ⊙ s, vᵏ standard
-normal.  The scale sᵢ = max(|θᵢ|, SCALE_FLOOR) makes every entry's step relative to its size.
+normal.  The scale sᵢ = max(|θᵢ|, SCALE_FLOOR) makes every entry's step relative to its size
+(|θᵢ| alone where a step would reach past a singularity: ``log`` of a softmax output of 1e-30).
 A random projection keeps a mistake visible: a gradient off by a factor, of the wrong sign,
 transposed or missing a term differs from the true one along almost every direction (the
 chance that k Gaussian directions all miss a difference of relative size δ is of order δᵏ),
@@ -63,7 +64,7 @@ from .ops import OPS
 
 THRESHOLD = 1e-6
 EPS = 1e-6
-SCALE_FLOOR = 0.1      # steps never shrink below EPS * SCALE_FLOOR (rounding would swamp them)
+SCALE_FLOOR = 0.1      # an entry near 0 is stepped as if it were this large (rounding would swamp its step)
 FLOOR = 1e-8
 KINK = 1e-4
 OVERFLOW = 1e100        # an intermediate this large: the point is too close to overflow
@@ -71,7 +72,7 @@ ILL = 1e-3              # the two steps disagree by more than this (relative): i
 ROUNDING = 8 * np.finfo(np.float64).eps   # rounding of one loss value, relative to |l|
 QUIET = 1e-5            # noise this small (relative to the estimate) needs no larger step
 STEP_GROWTH = 1e4       # steps grow at most this much when rounding swamps them
-STEP_SHRINK = 1e6       # and shrink at most this much when they reach past a singularity
+STEP_SHRINK = 1e6       # relative steps shrink at most this much when a step reaches past a singularity
 MAX_TRIES = 50
 CHUNK = 1 << 20         # at most this many numbers per batched loss call
 COORDINATES = 16        # a leaf or node with at most this many entries is checked entry by entry
@@ -228,20 +229,18 @@ def _point(progs: _Programs, allv: dict, leaves, node_names, eps, rng, direction
         for n in [*leaves, *node_names]:
             prog = progs.loss if n in leaves else progs.node_loss[n]
             base = np.asarray(allv[n], dtype=np.float64)
-            u = _directions(base, rng, directions)
-            est = _differences(prog, allv, n, u, eps, scale)
+            est = _differences(prog, allv, n, _directions(base.size, rng, directions), eps, scale)
             if est is None:
                 return None
-            out[n] = _compare(analytic[n], base.shape, u, *est)
+            out[n] = _compare(analytic[n], base.shape, *est)
     return out
 
 
-def _directions(base: np.ndarray, rng, k: int) -> np.ndarray:
-    """The directions (rows) to check along: scaled coordinates for a small ``base``, else k random."""
-    s = np.maximum(np.abs(base.ravel()), SCALE_FLOOR)
-    if base.size <= max(COORDINATES, k):
-        return np.diag(s)
-    return rng.standard_normal((k, base.size)) * s
+def _directions(size: int, rng, k: int) -> np.ndarray:
+    """The directions (rows) to check along: the coordinates when there are few, else k random ones."""
+    if size <= max(COORDINATES, k):
+        return np.eye(size)
+    return rng.standard_normal((k, size))
 
 
 def _sensitivity(values: dict, grads: dict) -> float:
@@ -262,17 +261,21 @@ def _sensitivity(values: dict, grads: dict) -> float:
     return total
 
 
-def _differences(prog: Program, values: dict, name: str, u: np.ndarray, eps: float, scale: float = 0.0):
-    """(estimate, noise) of the derivatives of l along the rows of ``u``; None where ill-conditioned.
+def _differences(prog: Program, values: dict, name: str, v: np.ndarray, eps: float, scale: float = 0.0):
+    """(directions, estimate, noise): the derivatives of l along the directions; None where ill-conditioned.
 
-    The step starts at ``eps``; when the loss's rounding error swamps it (a loss with a large
-    constant) it grows by 10 up to ``STEP_GROWTH`` times, and the estimate with the least
-    noise is kept.  When the differences are not finite or the two steps disagree (a step
-    reaching past a singularity: ``log`` of a softmax output of 1e-9) it shrinks by 10 down to
-    ``1 / STEP_SHRINK`` times, and the first estimate that is well-conditioned is kept.
+    The directions are the rows of ``v`` scaled entry by entry by max(|θᵢ|, SCALE_FLOOR).  The
+    step starts at ``eps``; when the loss's rounding error swamps it (a loss with a large
+    constant) it grows by 10 up to ``STEP_GROWTH`` times, and the estimate with the least noise
+    is kept.  When the differences are not finite or the two steps disagree, a step reaches past
+    a singularity (``log`` of a softmax output of 1e-30, next to an entry of 0.1): then the
+    directions are scaled by |θᵢ| alone, so no entry changes sign, and the step shrinks by 10
+    down to ``1 / STEP_SHRINK`` times until the estimate is well-conditioned.
     """
-    if u.size == 0:
-        return np.zeros(len(u)), np.zeros(len(u))
+    if v.size == 0:
+        return v, np.zeros(len(v)), np.zeros(len(v))
+    theta = np.abs(np.asarray(values[name], dtype=np.float64).ravel())
+    u = v * np.maximum(theta, SCALE_FLOOR)
     best = None
     factor = 1.0
     while factor <= STEP_GROWTH:
@@ -286,12 +289,13 @@ def _differences(prog: Program, values: dict, name: str, u: np.ndarray, eps: flo
             break
         factor *= 10
     if best is not None and _conditioned(*best[1]):
-        return best[1][0], best[1][1] + best[1][2]
-    factor = 0.1
+        return u, best[1][0], best[1][1] + best[1][2]
+    u = v * theta
+    factor = 1.0
     while factor >= 1 / STEP_SHRINK:
         est = _richardson(prog, values, name, u, eps * factor, scale)
         if est is not None and _conditioned(*est):
-            return est[0], est[1] + est[2]
+            return u, est[0], est[1] + est[2]
         factor /= 10
     return None
 
