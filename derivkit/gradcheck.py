@@ -119,12 +119,17 @@ def _fd_program(loss, dims: dict) -> Program:
 
 
 def _kink_args(exprs) -> list:
+    """The inputs of the kinks in ``exprs`` that can move (a constant ``relu(0)`` never crosses)."""
     seen: dict = {}
     for e in exprs:
         for node in e.walk():
-            if OPS[node.op].kink and node.args:
+            if OPS[node.op].kink and node.args and _varies(node.args[0]):
                 seen.setdefault(node.args[0], None)
     return list(seen)
+
+
+def _varies(e) -> bool:
+    return any(n.op in ("sym", "grad") for n in e.walk())
 
 
 @dataclass
@@ -208,11 +213,19 @@ def _draw(graph, progs: _Programs, dims, rng, attempt: int) -> dict | None:
             allv = {**values, **nodes}
             if progs.kinks is not None:
                 ks = progs.kinks.run(allv)
-                if any(np.size(v) and np.min(np.abs(v)) < KINK for v in ks.values()):
+                if any(_near_kink(v) for v in ks.values()):
                     return None
         except (ValueError, IndexError, ZeroDivisionError):
             return None
     return allv
+
+
+def _near_kink(v) -> bool:
+    """An entry within ``KINK`` of a kink, but not exactly on it: an input that is 0 at a random
+    point is 0 by construction (``abs(w - w)``), stays there under every step (the sign check
+    of :func:`_richardson` says when it does not) and has the derivative both sides agree on."""
+    a = np.abs(np.asarray(v, dtype=np.float64))
+    return bool(np.any((a > 0) & (a < KINK)))
 
 
 def _tame(v) -> bool:

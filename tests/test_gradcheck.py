@@ -168,6 +168,22 @@ def test_no_usable_point_fails(monkeypatch):
     assert not r.passed and r.points == 0 and r.max_rel_error == 1.0
 
 
+@pytest.mark.parametrize("loss", ["relu(0) * w", "abs(w - w) + w", "relu(x - x) * w"])
+def test_a_kink_that_never_moves_is_no_reason_to_fail(loss):
+    """relu(0) is constant and abs(w - w) is 0 at every point: no step crosses them."""
+    g, d = graph_from_text(f"""
+id: fixed-kink
+title: a kink whose input never moves
+symbols:
+  x: {{shape: [], role: input}}
+  w: {{shape: [], role: param}}
+loss:
+  l: {loss}
+""")
+    r = gradcheck(g, d)
+    assert r.passed and r.points == 3, r
+
+
 def test_loss_needing_positive_inputs():
     g, d = graph_from_text("""
 id: log-input
