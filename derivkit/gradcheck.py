@@ -36,7 +36,10 @@ of it, or differences that are not finite or disagree between the two steps by m
 
 Points: ``points`` usable random points (seeds ``seed``, ``seed + 1``, ...; leaves drawn as
 :func:`~derivkit.numeric.random_leaves` does, then positive values after half the tries), at
-the problem's ``dims`` unless given.
+the problem's ``dims`` unless given.  A weight matrix of more than ``FAN_IN`` columns n is
+scaled to entries of standard deviation 1/√n, as networks are initialised: drawn at 0.5, a
+deep 64-wide tanh network is chaotic (its gradient grows by about 4 per layer and the loss
+bends within a step of 1e-6), and differences tell nothing there.
 
 Measures, per leaf or node and point, over its k directional derivatives a = (⟨g, uᵏ⟩) and
 their estimates â:
@@ -72,9 +75,10 @@ ILL = 1e-3              # the two steps disagree by more than this (relative): i
 ROUNDING = 8 * np.finfo(np.float64).eps   # rounding of one loss value, relative to |l|
 QUIET = 1e-5            # noise this small (relative to the estimate) needs no larger step
 STEP_GROWTH = 1e4       # steps grow at most this much when rounding swamps them
-STEP_SHRINK = 1e6       # relative steps shrink at most this much when a step reaches past a singularity
+STEP_SHRINK = 1e6       # steps shrink at most this much when curvature or a singularity bends them
 MAX_TRIES = 50
 CHUNK = 1 << 20         # at most this many numbers per batched loss call
+FAN_IN = 4              # a weight matrix with more columns is drawn with entries of std 1/sqrt(columns)
 COORDINATES = 16        # a leaf or node with at most this many entries is checked entry by entry
 DIRECTIONS = 6          # random directions for a larger one
 
@@ -205,6 +209,10 @@ def _draw(graph, progs: _Programs, dims, rng, attempt: int) -> dict | None:
     values = random_leaves(graph, rng, dims, positive=attempt >= MAX_TRIES // 2)
     values = {k: (np.asarray(v, dtype=np.float64) if not isinstance(v, np.integer) else v)
               for k, v in values.items()}
+    for k, v in values.items():
+        spec = graph.problem.symbols.get(k)
+        if spec is not None and spec.role == "param" and np.ndim(v) == 2 and v.shape[1] > FAN_IN:
+            values[k] = v * np.sqrt(FAN_IN / v.shape[1])
     with np.errstate(all="ignore"):
         try:
             nodes = progs.forward.run(values)
@@ -277,39 +285,37 @@ def _sensitivity(values: dict, grads: dict) -> float:
 def _differences(prog: Program, values: dict, name: str, v: np.ndarray, eps: float, scale: float = 0.0):
     """(directions, estimate, noise): the derivatives of l along the directions; None where ill-conditioned.
 
-    The directions are the rows of ``v`` scaled entry by entry by max(|θᵢ|, SCALE_FLOOR).  The
-    step starts at ``eps``; when the loss's rounding error swamps it (a loss with a large
-    constant) it grows by 10 up to ``STEP_GROWTH`` times, and the estimate with the least noise
-    is kept.  When the differences are not finite or the two steps disagree, a step reaches past
-    a singularity (``log`` of a softmax output of 1e-30, next to an entry of 0.1): then the
-    directions are scaled by |θᵢ| alone, so no entry changes sign, and the step shrinks by 10
-    down to ``1 / STEP_SHRINK`` times until the estimate is well-conditioned.
+    The directions are the rows of ``v`` scaled entry by entry by max(|θᵢ|, SCALE_FLOOR), the
+    step is ``eps``.  When that estimate is noisy, the larger steps up to eps · ``STEP_GROWTH``
+    (where rounding swamps the step, as with a loss with a large constant) or the smaller ones
+    down to eps / ``STEP_SHRINK`` (where curvature bends it, as in a deep network) are tried in
+    one batched call and the well-conditioned estimate with the least noise is kept.  When none is well-conditioned a
+    step reaches past a singularity (``log`` of a softmax output of 1e-30, next to an entry of
+    0.1): then the directions are scaled by |θᵢ| alone, so no entry changes sign, and the same
+    is done with the steps up to eps.
     """
     if v.size == 0:
         return v, np.zeros(len(v)), np.zeros(len(v))
     theta = np.abs(np.asarray(values[name], dtype=np.float64).ravel())
+    signs = {key: np.sign(x) for key, x in prog.run(values).items() if key != "l"}
     u = v * np.maximum(theta, SCALE_FLOOR)
-    best = None
-    factor = 1.0
-    while factor <= STEP_GROWTH:
-        est = _richardson(prog, values, name, u, eps * factor, scale)
-        if est is None:
-            break
-        noise = float(np.linalg.norm(est[1] + est[2]))
-        if best is None or noise < best[0]:
-            best = (noise, est)
-        if noise <= QUIET * float(np.linalg.norm(est[0])):
-            break
-        factor *= 10
-    if best is not None and _conditioned(*best[1]):
-        return u, best[1][0], best[1][1] + best[1][2]
-    u = v * theta
-    factor = 1.0
-    while factor >= 1 / STEP_SHRINK:
-        est = _richardson(prog, values, name, u, eps * factor, scale)
-        if est is not None and _conditioned(*est):
+    (first,) = _richardson(prog, values, name, u, np.array([eps]), scale, signs)
+    if first is not None and _conditioned(*first) and \
+            np.linalg.norm(first[1] + first[2]) <= QUIET * np.linalg.norm(first[0]):
+        return u, first[0], first[1] + first[2]
+    ladder = eps * 10.0 ** np.arange(-round(np.log10(STEP_SHRINK)), round(np.log10(STEP_GROWTH)) + 1)
+    if first is not None and np.linalg.norm(first[2]) > np.linalg.norm(first[1]):
+        steps = ladder[ladder >= eps]         # rounding dominates: only larger steps can help
+    elif first is not None:
+        steps = ladder[ladder <= eps]         # curvature dominates: only smaller steps can help
+    else:
+        steps = ladder
+    for u, steps in ((u, steps), (v * theta, ladder[ladder <= eps])):
+        good = [est for est in _richardson(prog, values, name, u, steps, scale, signs)
+                if est is not None and _conditioned(*est)]
+        if good:
+            est = min(good, key=lambda e: float(np.linalg.norm(e[1] + e[2])))
             return u, est[0], est[1] + est[2]
-        factor /= 10
     return None
 
 
@@ -318,32 +324,41 @@ def _conditioned(estimate, spread, rounding) -> bool:
     return bool(np.linalg.norm(spread) <= ILL * np.linalg.norm(estimate) + 100 * np.linalg.norm(rounding))
 
 
-def _richardson(prog: Program, values: dict, name: str, u: np.ndarray, t: float, scale: float):
-    """(estimate, spread, rounding) from central differences along each row of u at steps t and t/2.
-
-    None when a loss is not finite or a step carries the input of a kink across it.
-    """
+def _richardson(prog: Program, values: dict, name: str, u: np.ndarray, steps: np.ndarray, scale: float,
+                signs: dict) -> list:
+    """For each step t: (estimate, spread, rounding) from central differences along each row of u
+    at steps t and t/2, or None when a loss is not finite or a step carries the input of a kink
+    across it (its sign differs from ``signs``).  All steps are one batched evaluation."""
     base = np.asarray(values[name], dtype=np.float64)
     k, m = u.shape
-    steps = np.repeat([t, -t, t / 2, -t / 2], k)       # rows: +t, -t, +t/2, -t/2 along every direction
-    dirs = np.tile(u, (4, 1))
-    losses = np.empty(4 * k)
-    signs = {key: np.sign(v) for key, v in prog.run(values).items() if key != "l"}
+    per = np.stack([steps, -steps, steps / 2, -steps / 2], axis=1)       # rows: +t, -t, +t/2, -t/2
+    coef = np.repeat(per.ravel(), k)                                     # ... along every direction
+    n = len(coef)
+    losses = np.empty(n)
+    crossed = np.zeros(n, dtype=bool)
     rows_per_call = max(1, CHUNK // m)
-    for start in range(0, 4 * k, rows_per_call):
-        stop = min(start + rows_per_call, 4 * k)
-        batch = base.ravel() + steps[start:stop, None] * dirs[start:stop]
+    for start in range(0, n, rows_per_call):
+        stop = min(start + rows_per_call, n)
+        idx = np.arange(start, stop) % k
+        batch = base.ravel() + coef[start:stop, None] * u[idx]
         out = prog.run({**values, name: batch.reshape((stop - start,) + base.shape)}, {name})
         losses[start:stop] = np.broadcast_to(np.asarray(out.pop("l"), dtype=np.float64), (stop - start,))
-        if any(np.any(np.sign(v) != signs[key]) for key, v in out.items()):
-            return None
-    if not np.all(np.isfinite(losses)):
-        return None
-    lp, lm, lp2, lm2 = losses.reshape(4, k)
-    d1 = (lp - lm) / (2 * t)
-    d2 = (lp2 - lm2) / t
-    rounding = np.full(k, ROUNDING * max(float(np.max(np.abs(losses))), scale) / t)
-    return (4 * d2 - d1) / 3, np.abs(d2 - d1), rounding
+        for key, x in out.items():
+            if np.shape(x) != np.shape(signs[key]):          # batched: one row per perturbed value
+                moved = np.sign(x) != signs[key]
+                crossed[start:stop] |= moved.reshape(stop - start, -1).any(axis=1)
+    results = []
+    for i, t in enumerate(steps):
+        rows = slice(4 * k * i, 4 * k * (i + 1))
+        if crossed[rows].any() or not np.all(np.isfinite(losses[rows])):
+            results.append(None)
+            continue
+        lp, lm, lp2, lm2 = losses[rows].reshape(4, k)
+        d1 = (lp - lm) / (2 * t)
+        d2 = (lp2 - lm2) / t
+        rounding = np.full(k, ROUNDING * max(float(np.max(np.abs(losses[rows]))), scale) / t)
+        results.append(((4 * d2 - d1) / 3, np.abs(d2 - d1), rounding))
+    return results
 
 
 def _compare(analytic, shape: tuple, u: np.ndarray, numeric: np.ndarray, noise: np.ndarray) -> tuple[float, float]:

@@ -395,3 +395,33 @@ def test_a_tiny_softmax_output_under_a_log_is_checked(monkeypatch):
     monkeypatch.setattr(gc, "_draw", scaled)
     r = gradcheck(g, d)
     assert r.passed and r.points == 3, r
+
+
+def _repeated(depth: int, width: int) -> str:
+    forward = "\n".join(f"  h{i}: tanh(W @ h{i - 1})" for i in range(1, depth + 1))
+    return (f"id: shared\ntitle: one W, {depth} times\ndims: {{D: {width}}}\nsymbols:\n"
+            f"  h0: {{shape: [D], role: input}}\n  W: {{shape: [D, D], role: param}}\n"
+            f"forward:\n{forward}\nloss:\n  l: sum(h{depth} ** 2)\n")
+
+
+@pytest.mark.parametrize("depth,width", [(60, 64), (12, 64)])
+def test_deep_wide_networks_are_no_false_alarm(depth, width):
+    """Drawn with entries of 0.5, such a network is chaotic (the gradient grows ~4x per layer)
+    and a step of 1e-6 bends; weights of std 1/sqrt(width) and smaller steps keep it checkable."""
+    g, d = graph_from_text(_repeated(depth, width))
+    r = gradcheck(g, d)
+    assert r.passed and r.points == 3, r
+
+
+def test_wide_weights_are_drawn_at_unit_gain(monkeypatch):
+    seen = []
+    real = gc._richardson
+
+    def spy(prog, values, name, *rest):
+        if name == "W":
+            seen.append(np.std(values["W"]))
+        return real(prog, values, name, *rest)
+    monkeypatch.setattr(gc, "_richardson", spy)
+    g, d = graph_from_text(_repeated(2, 64))
+    assert gradcheck(g, d, points=1).passed
+    assert seen and all(0.5 / 8 < s < 2 / 8 for s in seen)
