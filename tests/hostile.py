@@ -247,4 +247,6 @@ CLI_CASES: list[tuple[str, object, list[str], int]] = [
      ["solve", "{problem}"], 0),
     ("epochs_huge", with_check("data: {generator: moons}\ntrain: {epochs: 1000000000000}"), ["solve", "{problem}"], 2),
     ("npz_bomb", with_check("data: {dataset: mnist, path: bomb.npz}"), ["solve", "{problem}"], 2),
+    ("vectors_undefined_loss", SCALAR % "w * x / (s - s)", ["vectors", "{problem}"], 0),
+    ("solve_undefined_loss", SCALAR % "w * x / (s - s)", ["solve", "{problem}"], 2),
 ]
