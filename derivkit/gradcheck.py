@@ -289,10 +289,10 @@ def _differences(prog: Program, values: dict, name: str, v: np.ndarray, eps: flo
     step is ``eps``.  When that estimate is noisy, the larger steps up to eps · ``STEP_GROWTH``
     (where rounding swamps the step, as with a loss with a large constant) or the smaller ones
     down to eps / ``STEP_SHRINK`` (where curvature bends it, as in a deep network) are tried in
-    one batched call and the well-conditioned estimate with the least noise is kept.  When none is well-conditioned a
-    step reaches past a singularity (``log`` of a softmax output of 1e-30, next to an entry of
-    0.1): then the directions are scaled by |θᵢ| alone, so no entry changes sign, and the same
-    is done with the steps up to eps.
+    one batched call, and the well-conditioned estimate with the least noise is kept.  When
+    none is well-conditioned, a step reaches past a singularity (``log`` of a softmax output of
+    1e-30, next to an entry of 0.1): then the directions are scaled by |θᵢ| alone, so no entry
+    changes sign, and the same is done with the steps up to eps.
     """
     if v.size == 0:
         return v, np.zeros(len(v)), np.zeros(len(v))
@@ -310,12 +310,12 @@ def _differences(prog: Program, values: dict, name: str, v: np.ndarray, eps: flo
         steps = ladder[ladder <= eps]         # curvature dominates: only smaller steps can help
     else:
         steps = ladder
-    for u, steps in ((u, steps), (v * theta, ladder[ladder <= eps])):
-        good = [est for est in _richardson(prog, values, name, u, steps, scale, signs)
+    for dirs, tries in ((u, steps), (v * theta, ladder[ladder <= eps])):
+        good = [est for est in _richardson(prog, values, name, dirs, tries, scale, signs)
                 if est is not None and _conditioned(*est)]
         if good:
             est = min(good, key=lambda e: float(np.linalg.norm(e[1] + e[2])))
-            return u, est[0], est[1] + est[2]
+            return dirs, est[0], est[1] + est[2]
     return None
 
 
