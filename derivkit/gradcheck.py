@@ -242,10 +242,14 @@ def _tame(v) -> bool:
 
 
 def _point(progs: _Programs, allv: dict, leaves, node_names, eps, rng, directions) -> dict | None:
-    """``{name: (error, entry error)}`` at one point, or None when the loss is ill-conditioned there."""
+    """``{name: (error, entry error)}`` at one point, or None when the loss is ill-conditioned there:
+    a derived gradient that is not finite (∂l/∂y = −t/y at a softmax output of 1e-314) or
+    differences that are not."""
     out = {}
     with np.errstate(all="ignore"):
         analytic = progs.grads.run(allv)
+        if not all(np.all(np.isfinite(np.asarray(g, dtype=np.float64))) for g in analytic.values()):
+            return None
         scale = _sensitivity(allv, analytic)
         for n in [*leaves, *node_names]:
             prog = progs.loss if n in leaves else progs.node_loss[n]

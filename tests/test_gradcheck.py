@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import derivkit.gradcheck as gc
@@ -278,6 +278,7 @@ def test_no_false_alarm_on_random_networks(text, seed):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(("sigmoid", "tanh", "relu", "softplus")), st.booleans(), st.integers(0, 10**6))
+@example("sigmoid", False, 116164)      # tau = 0.0009: a softmax output of 1e-314, ∂l/∂y = -inf
 def test_learnt_temperature_is_no_false_alarm(act, constant, seed):
     """The case a fixed step of 1e-6 got wrong: y = softmax(o / tau) with y ≈ 3e-5 at a drawn point."""
     g, d = graph_from_text(network_text([act], "temperature", [3, 3, 4], True, constant))

@@ -48,7 +48,7 @@ def assert_solves_everywhere(text: str, filename: str) -> None:
     unverified = [n for n, gr in sol.gradients.items() if not gr.verified]
     unverified += [q for q, a in sol.answers.items() if not a.verified]
     assert not unverified, f"not verified: {unverified}"
-    assert sol.gradcheck["passed"], sol.gradcheck
+    assert sol.gradcheck.passed, sol.gradcheck
     doc = vectors(sol.graph, sol.derivation)
     g = sol.graph
     for name, value in doc["gradients"].items():
