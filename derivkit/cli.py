@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import UserError, UserErrors
+from .errors import Location, UserError, UserErrors
 from .outputs import check_output, json_safe, write_atomic
 
 
@@ -74,7 +74,12 @@ def solve(problem, fmt, no_train, curve, plot):
     if (curve or plot) and no_train:
         raise click.UsageError(f"{'--curve' if curve else '--plot'} needs training; it cannot go with --no-train")
     if curve or plot:              # every output checked before any work starts
+        from .problem import load_problem
         from .training import require_matplotlib
+        problem = load_problem(problem)
+        if not problem.check:
+            raise UserError(f"{'--curve' if curve else '--plot'} needs training, and this problem has no "
+                            "check: section to train with", Location(str(problem.path)))
         if curve:
             check_output(curve, "curve")
         if plot:

@@ -3,6 +3,11 @@
 Content is text (written as UTF-8) or bytes (written as is); the special content
 ``FIFO`` asks for a named pipe instead of a file.  Add a case by appending to a list
 below; tests/test_hostile.py runs each one through ``validate`` and ``solve``.
+
+``CLI_CASES`` are command lines: (name, problem content, arguments, expected exit code),
+the arguments with placeholders ``{problem}`` (the file), ``{dir}`` (its directory, which
+also holds a FIFO ``fifo``, a directory ``adir`` and a link ``devnull`` to /dev/null) and
+data files made by ``DATA_FILES``.
 """
 from __future__ import annotations
 
@@ -66,6 +71,27 @@ def chain(n: int) -> str:
             f"  w: {{shape: [D], role: param}}\nforward:\n  z0: w * x\n{nodes}loss:\n  l: sum(z{n - 1})\n")
 
 
+def with_loss(expr: str) -> str:
+    return BASE.replace("-sum(t * log(y))", expr)
+
+
+SCALAR = """\
+id: s
+symbols:
+  x: {shape: [], role: input}
+  w: {shape: [], role: param}
+  s: {shape: [], role: param}
+forward:
+  z: w * x
+loss:
+  l: %s
+"""
+
+
+def question(q: str) -> str:
+    return SCALAR % "z ** 2" + "questions:\n  - " + q + "\n"
+
+
 def nested(depth: int) -> str:
     return "id: deep\nsymbols: " + "[" * depth + "]" * depth + "\nloss: {l: x}\n"
 
@@ -126,4 +152,101 @@ CASES: list[tuple[str, object]] = [
     ("check_data_missing", with_check("data: {dataset: mnist, path: no/such/file.npz}")),
     ("check_seed_huge", with_check("data: {generator: moons, seed: 100000000000000000000000}")),
     ("check_many_unknown", with_check("data: {generator: moons}\n" + "".join(f"k{i}: 1\n" for i in range(5000)))),
+    ("check_H_100000", with_check("data: {generator: moons}\ndims: {H: 100000}")),
+    ("check_n_power", with_check("data: {generator: moons, n: 10**12}")),
+    # constants: undefined, too large, too long
+    ("loss_over_literal_zero", with_loss("sum(h) ** 2 / 0")),
+    ("const_log_zero", with_loss("-sum(t * log(y)) + log(0)")),
+    ("const_log_negative", with_loss("-sum(t * log(y)) + log(-1)")),
+    ("const_sqrt_negative", with_loss("-sum(t * log(y)) + sqrt(-1)")),
+    ("const_zero_to_negative", with_loss("-sum(t * log(y)) + 0 ** -1")),
+    ("const_exp_overflow", SCALAR % "w * exp(1000)"),
+    ("int_4000_digits", with_loss("-sum(t * log(y)) + " + "9" * 4000)),
+    ("float_5000_digits", with_loss("-sum(t * log(y)) + 1" + "0" * 5000 + ".0")),
+    ("float_overflow", with_loss("-sum(t * log(y)) + 1e99999")),
+    ("float_underflow", with_loss("-sum(t * log(y)) + 1e-99999")),
+    ("power_tower", with_loss("-sum(t * log(y)) + 10**10**10")),
+    ("power_tower_9", with_loss("-sum(t * log(y)) + 9**9**9**9")),
+    ("power_tower_parenthesised", with_loss("-sum(t * log(y)) + ((9**9)**9)**9")),
+    ("power_float_huge_exponent", with_loss("-sum(t * log(y)) + 1.0001**(10**15)")),
+    ("power_of_a_symbol_huge", SCALAR % "w ** 100000000"),
+    ("deep_parentheses", with_loss("(" * 5000 + "1" + ")" * 5000)),
+    ("long_expression", with_loss(" + ".join(["sum(h)"] * 20000))),
+    # literal sizes
+    ("eye_huge", with_loss("-sum(t * log(y)) + sum(eye(100000) @ ones(100000))")),
+    ("onehot_huge", with_loss("-sum(t * log(y)) + sum(onehot(1, 1000000000))")),
+    ("ones_power", with_loss("-sum(t * log(y)) + sum(ones(10**9))")),
+    ("ones_huge", with_loss("-sum(t * log(y)) + sum(ones(1000000000))")),
+    ("ones_million_constant", with_loss("-sum(t * log(y)) + sum(ones(1000000))")),
+    # undefined, but not constant
+    ("undefined_not_constant", SCALAR % "w * x / (s - s)"),
+    ("undefined_not_constant_vector", with_loss("sum(W @ x) / (sum(h) - sum(h))")),
+    ("log_of_zero_expression", SCALAR % "log(s - s) * w"),
+    ("sqrt_of_negative_expression", SCALAR % "sqrt(-(s*s) - 1) * w"),
+    ("zero_over_zero", SCALAR % "(w - w) / (s - s)"),
+    ("exp_overflow_everywhere", SCALAR % "exp(exp(exp(w * 1000)))"),
+    ("values_make_log_undefined", SCALAR.replace("role: param}\nforward", "role: param, values: [0, -1]}\nforward")
+     % "log(s) * z"),
+    # kinks that never move, large constants: nothing is wrong (exit 0)
+    ("relu_of_a_constant", SCALAR % "relu(0) * w"),
+    ("abs_of_zero", SCALAR % "abs(w - w)"),
+    ("large_constant_in_loss", with_loss("-sum(t * log(y)) + 1e15")),
+    # shapes and questions
+    ("index_a_scalar", SCALAR % "z[0]"),
+    ("softmax_of_a_scalar", SCALAR % "softmax(w)"),
+    ("identity_over_zero", question("{id: q, kind: identity, lhs: s / (s - s), rhs: 1, vars: {s: []}}")),
+    ("identity_over_literal_zero", question("{id: q, kind: identity, lhs: s / 0, rhs: 1, vars: {s: []}}")),
+    ("limit_to_one_over_zero", question("{id: q, kind: limit, expr: tanh(s), var: s, to: 1/0}")),
+    ("limit_to_float_overflow", question("{id: q, kind: limit, expr: tanh(s), var: s, to: 1e99999}")),
+    ("limit_to_long_float", question("{id: q, kind: limit, expr: tanh(s), var: s, to: '1" + "0" * 5000 + ".5'}")),
+    ("limit_to_nan", question("{id: q, kind: limit, expr: tanh(s), var: s, to: .nan}")),
+    ("limit_infinite", question("{id: q, kind: limit, expr: exp(s), var: s, to: oo}")),
+    ("jacobian_of_a_matrix", BASE.replace("H: 4", "H: 64") + "questions:\n  - {id: j, kind: jacobian, of: h, wrt: W}\n"),
+    ("dims_at_the_limit", BASE.replace("D: 3, H: 4, C: 2", "D: 64, H: 64, C: 64")),
+    ("dims_past_the_limit", BASE.replace("D: 3, H: 4, C: 2", "D: 64, H: 65, C: 64")),
+]
+
+CHECKED = with_check("data: {generator: moons, n: 200}\ntrain: {epochs: 2}")
+
+
+def npz_declaring(shape: tuple) -> bytes:
+    """A small .npz whose x_train header declares ``shape`` of float64 (a zip bomb needs no more:
+    the reader allocates what the header says before it reads)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("x_train.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            f.write(bytes(1 << 20))
+        with z.open("y_train.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<i8", "fortran_order": False, "shape": shape[:1]})
+            f.write(bytes(8 * shape[0]))
+    return out.getvalue()
+
+
+DATA_FILES = {"bomb.npz": lambda: npz_declaring((400_000, 784))}
+
+CLI_CASES: list[tuple[str, object, list[str], int]] = [
+    ("vectors_seed_negative", BASE, ["vectors", "--seed", "-1", "{problem}"], 2),
+    ("vectors_seed_huge", BASE, ["vectors", "--seed", "9" * 30, "{problem}"], 2),
+    ("vectors_out_fifo", BASE, ["vectors", "-o", "{dir}/fifo", "{problem}"], 2),
+    ("vectors_out_directory", BASE, ["vectors", "-o", "{dir}/adir", "{problem}"], 2),
+    ("vectors_out_device", BASE, ["vectors", "-o", "{dir}/devnull", "{problem}"], 2),
+    ("vectors_out_under_a_file", BASE, ["vectors", "-o", "{problem}/x.json", "{problem}"], 2),
+    ("validate_fifo", FIFO, ["validate", "{problem}"], 2),
+    ("validate_directory", BASE, ["validate", "{dir}/adir"], 2),
+    ("curve_under_a_file", CHECKED, ["solve", "--curve", "{problem}/c.csv", "{problem}"], 2),
+    ("curve_with_no_train", CHECKED, ["solve", "--no-train", "--curve", "{dir}/c.csv", "{problem}"], 2),
+    ("curve_without_check", BASE, ["solve", "--curve", "{dir}/c.csv", "{problem}"], 2),
+    ("plot_without_check", BASE, ["solve", "--plot", "{dir}/c.png", "{problem}"], 2),
+    ("training_diverges", with_check("data: {generator: moons, n: 200}\ntrain: {lr: 1000000000, epochs: 3}"),
+     ["solve", "{problem}"], 0),
+    ("epochs_huge", with_check("data: {generator: moons}\ntrain: {epochs: 1000000000000}"), ["solve", "{problem}"], 2),
+    ("npz_bomb", with_check("data: {dataset: mnist, path: bomb.npz}"), ["solve", "{problem}"], 2),
+    ("vectors_undefined_loss", SCALAR % "w * x / (s - s)", ["vectors", "{problem}"], 0),
+    ("solve_undefined_loss", SCALAR % "w * x / (s - s)", ["solve", "{problem}"], 2),
 ]

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import derivkit.gradcheck as gc
@@ -169,6 +169,22 @@ def test_no_usable_point_fails(monkeypatch):
     assert not r.passed and r.points == 0 and r.max_rel_error == 1.0
 
 
+@pytest.mark.parametrize("loss", ["relu(0) * w", "abs(w - w) + w", "relu(x - x) * w"])
+def test_a_kink_that_never_moves_is_no_reason_to_fail(loss):
+    """relu(0) is constant and abs(w - w) is 0 at every point: no step crosses them."""
+    g, d = graph_from_text(f"""
+id: fixed-kink
+title: a kink whose input never moves
+symbols:
+  x: {{shape: [], role: input}}
+  w: {{shape: [], role: param}}
+loss:
+  l: {loss}
+""")
+    r = gradcheck(g, d)
+    assert r.passed and r.points == 3, r
+
+
 def test_loss_needing_positive_inputs():
     g, d = graph_from_text("""
 id: log-input
@@ -242,10 +258,11 @@ def network_text(hidden: list[str], head: str, sizes: list[int], biases: bool, c
 
 
 @st.composite
-def networks(draw, activations=("sigmoid", "tanh", "relu", "softplus"), heads=HEADS, square: bool = False):
+def networks(draw, activations=("sigmoid", "tanh", "relu", "softplus"), heads=HEADS, square: bool = False,
+             widths=(2, 3)):
     depth = draw(st.integers(0 if not square else 1, 2))
     hidden = [draw(st.sampled_from(activations)) for _ in range(depth)]
-    sizes = [draw(st.integers(2, 3)) for _ in range(depth + 2)]
+    sizes = [draw(st.integers(*widths)) for _ in range(depth + 2)]
     if square:
         sizes[1] = sizes[0]             # W0 square, so a transposed gradient has the right shape
     return network_text(hidden, draw(st.sampled_from(heads)), sizes, draw(st.booleans()), draw(st.booleans()))
@@ -262,6 +279,7 @@ def test_no_false_alarm_on_random_networks(text, seed):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(("sigmoid", "tanh", "relu", "softplus")), st.booleans(), st.integers(0, 10**6))
+@example("sigmoid", False, 116164)      # tau = 0.0009: a softmax output of 1e-314, ∂l/∂y = -inf
 def test_learnt_temperature_is_no_false_alarm(act, constant, seed):
     """The case a fixed step of 1e-6 got wrong: y = softmax(o / tau) with y ≈ 3e-5 at a drawn point."""
     g, d = graph_from_text(network_text([act], "temperature", [3, 3, 4], True, constant))
@@ -300,3 +318,112 @@ def test_a_wrong_gradient_is_always_flagged(text, mutation, seed):
     r = gradcheck(g, corrupted(d, "W0", MUTATIONS[mutation]), seed=seed)
     assert not r.passed and r.worst == "W0", (text, mutation, seed, r)
     assert r.per_leaf["W0"] > 100 * THRESHOLD
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(activations=("sigmoid", "tanh", "softplus"), square=True, widths=(5, 9)),
+       st.sampled_from(sorted(MUTATIONS)), st.integers(0, 10**6))
+def test_a_wrong_gradient_is_flagged_along_random_directions(text, mutation, seed):
+    """W0 has more than COORDINATES entries here, so it is checked along random directions only."""
+    g, d = graph_from_text(text)
+    assert g.problem.dims["D"] ** 2 > gc.COORDINATES
+    r = gradcheck(g, corrupted(d, "W0", MUTATIONS[mutation]), seed=seed)
+    assert not r.passed and r.worst == "W0", (text, mutation, seed, r)
+    assert r.per_leaf["W0"] > 100 * THRESHOLD
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(widths=(5, 12)), st.integers(0, 10**6))
+def test_no_false_alarm_along_random_directions(text, seed):
+    g, d = graph_from_text(text)
+    r = gradcheck(g, d, seed=seed)
+    assert r.passed and r.points == 3, (text, seed, r)
+
+
+def test_cost_per_leaf_does_not_grow_with_its_size(monkeypatch):
+    """A 64 × 64 weight costs as many loss evaluations as a 17-entry one: DIRECTIONS of them."""
+    rows = {}
+    real = gc._richardson
+
+    def spy(prog, values, name, u, *rest):
+        rows[name] = max(rows.get(name, 0), len(u))
+        return real(prog, values, name, u, *rest)
+    monkeypatch.setattr(gc, "_richardson", spy)
+    g, d = graph_from_text(network_text(["tanh"], "softmax_ce", [64, 64, 64], True, False))
+    assert gradcheck(g, d, points=1).passed
+    assert rows["W0"] == rows["V"] == rows["b0"] == rows["x"] == gc.DIRECTIONS
+    g, d = graph_from_text(network_text(["tanh"], "softmax_ce", [3, 4, 3], True, False))
+    rows.clear()
+    assert gradcheck(g, d, points=1).passed
+    assert rows["W0"] == 12 and rows["b0"] == 4        # small leaves: entry by entry
+
+
+SOFTMAXES = """
+id: softmaxes
+dims: {C: %d}
+symbols:
+  y0: {shape: [C], role: input}
+  t: {shape: [C], role: target, kind: onehot}
+forward:
+%s
+loss:
+  l: -sum(t * log(y%d))
+"""
+
+
+@pytest.mark.parametrize("width,depth", [(8, 5), (16, 5), (64, 1)])
+def test_stacked_softmaxes_and_wide_outputs_are_no_false_alarm(width, depth):
+    """Softmax outputs near 0 under a log: a step must not reach past the singularity."""
+    forward = "\n".join(f"  y{i}: softmax(y{i - 1})" for i in range(1, depth + 1))
+    g, d = graph_from_text(SOFTMAXES % (width, forward, depth))
+    for seed in range(3):
+        r = gradcheck(g, d, seed=seed)
+        assert r.passed and r.points == 3, (seed, r)
+
+
+def test_a_tiny_softmax_output_under_a_log_is_checked(monkeypatch):
+    """y's check along random directions survives entries far below the step's floor."""
+    g, d = graph_from_text(network_text(["tanh"], "softmax_ce", [4, 4, 40], True, False))
+    real = gc._draw
+
+    def scaled(graph, progs, dims, rng, attempt):
+        values = real(graph, progs, dims, rng, attempt)
+        if values is None:
+            return None
+        values = {k: v for k, v in values.items() if k in graph.leaves}
+        values["V"] = values["V"] * 30            # logits spread ±100: most of y below 1e-20
+        values = {**values, **progs.forward.run(values)}
+        return values if np.min(values["y"]) < 1e-20 and np.isfinite(values["l"]) else None
+    monkeypatch.setattr(gc, "_draw", scaled)
+    r = gradcheck(g, d)
+    assert r.passed and r.points == 3, r
+
+
+def _repeated(depth: int, width: int) -> str:
+    forward = "\n".join(f"  h{i}: tanh(W @ h{i - 1})" for i in range(1, depth + 1))
+    return (f"id: shared\ntitle: one W, {depth} times\ndims: {{D: {width}}}\nsymbols:\n"
+            f"  h0: {{shape: [D], role: input}}\n  W: {{shape: [D, D], role: param}}\n"
+            f"forward:\n{forward}\nloss:\n  l: sum(h{depth} ** 2)\n")
+
+
+@pytest.mark.parametrize("depth,width", [(60, 64), (12, 64)])
+def test_deep_wide_networks_are_no_false_alarm(depth, width):
+    """Drawn with entries of 0.5, such a network is chaotic (the gradient grows ~4x per layer)
+    and a step of 1e-6 bends; weights of std 1/sqrt(width) and smaller steps keep it checkable."""
+    g, d = graph_from_text(_repeated(depth, width))
+    r = gradcheck(g, d)
+    assert r.passed and r.points == 3, r
+
+
+def test_wide_weights_are_drawn_at_unit_gain(monkeypatch):
+    seen = []
+    real = gc._richardson
+
+    def spy(prog, values, name, *rest):
+        if name == "W":
+            seen.append(np.std(values["W"]))
+        return real(prog, values, name, *rest)
+    monkeypatch.setattr(gc, "_richardson", spy)
+    g, d = graph_from_text(_repeated(2, 64))
+    assert gradcheck(g, d, points=1).passed
+    assert seen and all(0.5 / 8 < s < 2 / 8 for s in seen)

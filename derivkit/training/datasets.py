@@ -279,6 +279,8 @@ def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarra
             for key in (f"x_{part}", f"y_{part}"):
                 if key not in data.files:
                     raise _file_error(path, f"no array {key!r} (found: {', '.join(data.files) or 'none'})")
+            for key in (f"x_{part}", f"y_{part}"):
+                _check_npz_member(data, key, path)
             x, y = data[f"x_{part}"], data[f"y_{part}"]
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]
@@ -291,6 +293,23 @@ def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarra
         raise _file_error(path, f"cannot read arrays: {e}") from None
     finally:
         data.close()
+
+
+def _check_npz_member(data, key: str, path: Path) -> None:
+    """Refuse an .npz member whose header declares more than ``MAX_DATA_BYTES`` (a zip bomb: a few
+    MB of zeros declaring gigabytes), reading only the header, before any data is allocated."""
+    fmt = np.lib.format
+    member = f"{key}.npy" if f"{key}.npy" in data.zip.namelist() else key
+    with data.zip.open(member) as fh:
+        version = fmt.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise _file_error(path, f"array {key!r} is in .npy format version {version}; 1.0 or 2.0 are read")
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(fh)
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > MAX_DATA_BYTES:
+        raise _file_error(path, f"array {key!r} declares shape {shape} of {dtype} ({declared} bytes); at most "
+                                f"{MAX_DATA_BYTES} are read")
 
 
 def _pixels(x: np.ndarray, source: Path) -> np.ndarray:
