@@ -91,8 +91,13 @@ class Expr:
             stack.extend((a, False) for a in reversed(e.args))
 
     def size(self) -> int:
-        """Number of distinct nodes: the measure 'shorter is more readable' uses."""
-        return sum(1 for _ in self.walk())
+        """Number of distinct nodes: the measure 'shorter is more readable' uses (computed once
+        per node object: the rewriter compares sizes of the same forms many times)."""
+        n = self.__dict__.get("_size")
+        if n is None:
+            n = sum(1 for _ in self.walk())
+            object.__setattr__(self, "_size", n)
+        return n
 
     def __repr__(self) -> str:
         from .printing import to_ascii

@@ -44,6 +44,9 @@ SYMPY_OPS_LIMIT = 160
 SHORT_ENOUGH = 5
 #: at most this many finite-domain targets in one block (2**3 interpolation points for binary ones)
 DOMAIN_ATOMS_LIMIT = 3
+#: rule applications per problem; past it the remaining forms stay as derived (still proved), so a
+#: deep network cannot make the rewriting cost grow faster than its depth (the corpus needs under 300, a 20-step scalar chain 11 940)
+WORK_LIMIT = 12_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ def readable(e: Expr, k: Knowledge) -> Expr:
     """The shortest form of ``e`` the rules find (never longer than ``e``, always equal to it)."""
     if ("readable", e) in k.cache:
         return k.cache["readable", e]
+    if k.cache.get("work", 0) > WORK_LIMIT:
+        return e                              # the problem's rewriting budget is spent: keep it as derived
     if any(n.op == "div" and n.args[1].is_num(0) for n in e.walk()):
         return e                              # a value kept undefined is not rewritten
     out = _structural(e, k)
@@ -104,9 +109,14 @@ def readable(e: Expr, k: Knowledge) -> Expr:
 
 # ====================================================================== structural rules
 def _structural(e: Expr, k: Knowledge) -> Expr:
-    """Bottom-up: each node rebuilt from improved arguments, then the rules at the node."""
-    memo: dict[Expr, Expr] = {}
+    """Bottom-up: each node rebuilt from improved arguments, then the rules at the node.
+
+    The memo lives in ``k.cache`` for the whole problem: full forms share their upstream
+    gradients, so each sub-expression is improved once, not once per gradient that holds it."""
+    memo: dict[Expr, Expr] = k.cache.setdefault("structural", {})
     for node in e.walk():
+        if node in memo:
+            continue
         if not node.args:
             memo[node] = k.names.get(node, node)
             continue
@@ -118,6 +128,7 @@ def _structural(e: Expr, k: Knowledge) -> Expr:
 
 def _improve(e: Expr, k: Knowledge, depth: int = 0) -> Expr:
     """The shortest of ``e`` and what each rule makes of it (ties go to the rewrite)."""
+    k.cache["work"] = k.cache.get("work", 0) + 1
     best = e
     for rule in _RULES:
         cand = rule(best, k, depth)
