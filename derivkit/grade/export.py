@@ -1,8 +1,8 @@
 """Reports of a graded class: terminal table, JSON (contract §4), CSV, Gradescope, Markdown feedback.
 
-Every function takes the graded :class:`Result` list and returns text (or
-writes files through :func:`derivkit.outputs.write_atomic`, so a report is
-complete or absent).  Student text is never interpreted here; in Markdown it
+The files of feedback, one per student, are written by :mod:`derivkit.grade.feedback`.
+
+Every function takes the graded :class:`Result` list and returns text.  Student text is never interpreted here; in Markdown it
 is shown inside code spans with backticks neutralised.
 """
 from __future__ import annotations
@@ -13,9 +13,8 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-from derivkit.outputs import json_safe, write_atomic
+from derivkit.outputs import json_safe
 
 from .judge import Verdict
 
@@ -145,19 +144,3 @@ def _md(text: str) -> str:
 
 def _fence(text: str) -> str:
     return text.replace("```", "` ` `")
-
-
-def write_feedback(out_dir: str, results: list[Result], submissions, title: str) -> list[Path]:
-    """One Markdown file per student in ``out_dir`` (names made safe and unique)."""
-    written, used = [], set()
-    for r, sub in zip(results, submissions):
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.student).strip("._")[:60] or "student"
-        name, n = base, 1
-        while name in used:
-            n += 1
-            name = f"{base}_{n}"
-        used.add(name)
-        path = Path(out_dir) / f"{name}.md"
-        write_atomic(path, markdown(r, sub.answers, title), "feedback file")
-        written.append(path)
-    return written
