@@ -125,7 +125,7 @@ def _plain(text: str) -> str:
 
 
 def markdown(result: Result, answers: dict, title: str) -> str:
-    """A student's feedback file: each question, their answer (as code), the verdict and feedback."""
+    """A student's feedback file: each question, their answer (as code), the verdict, diagnosis and feedback."""
     out = [f"# {_md(title)}", "", f"Student: {_md(result.student)}  ", f"Score: {_num(result.score)} / "
            f"{_num(result.max_score)}", ""]
     for v in result.verdicts:
@@ -133,6 +133,8 @@ def markdown(result: Result, answers: dict, title: str) -> str:
         text = answers.get(v.question)
         if isinstance(text, str) and text.strip():
             out += ["```", _fence(text[:2000]), "```", ""]
+        if v.diagnosis:
+            out += [f"Diagnosis: {_md(v.diagnosis)}", ""]
         if v.feedback:
             out += ["```text", _fence(v.feedback), "```", ""]
     return "\n".join(out)

@@ -105,3 +105,35 @@ def test_pdf_feedback_without_a_tex_engine_is_a_usage_error(tmp_path, monkeypatc
     monkeypatch.setenv("PATH", str(tmp_path))
     r = _run("grade", MLP, str(_class(tmp_path / "in")), "--out", str(tmp_path / "fb"), "--feedback", "pdf")
     assert r.exit_code == 2 and "TeX engine" in r.output and not (tmp_path / "fb").exists()
+
+
+def test_a_student_whose_pdf_fails_is_reported_and_the_others_are_written(tmp_path, monkeypatch):
+    """TeX failing for one student (both tries) costs that student's PDF only."""
+    from derivkit.errors import UserError
+    from derivkit.grade import feedback
+    from derivkit.outputs import write_atomic
+
+    def fake_compile(tex, out):
+        if "Student: bob" in tex:
+            raise UserError("--pdf: TeX stopped")
+        write_atomic(out, b"%PDF-1.5 fake", "PDF")
+
+    monkeypatch.setattr(feedback, "compile_pdf", fake_compile)
+    v = Verdict("q1", "correct", 1, 1)
+    results = [Result(name, [v]) for name in ("amy", "bob", "cy")]
+    subs = [type("Sub", (), {"answers": {"q1": "y - t"}})() for _ in results]
+    done = feedback.write_feedback(str(tmp_path), results, subs, "T", "pdf")
+    assert [p.name for p in done.written] == ["amy.pdf", "cy.pdf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["amy.pdf", "cy.pdf"]
+    assert len(done.problems) == 2 and all(line.startswith("bob: ") for line in done.problems)
+
+
+def test_markdown_feedback_names_the_diagnosis(tmp_path):
+    (_class(tmp_path / "in") / "bob.yaml").write_text("student: bob\nanswers:\n  dl_do: 't - y'\n")
+    r = _run("grade", MLP, str(tmp_path / "in"), "--out", str(tmp_path / "fb"))
+    assert r.exit_code == 0, r.output
+    assert "Diagnosis: sign" in (tmp_path / "fb" / "bob.md").read_text()
+    alice = (tmp_path / "fb" / "alice.md").read_text()
+    eve = (tmp_path / "fb" / "eve_input_etc_passwd.md").read_text()
+    assert "Diagnosis:" not in alice                    # her one answer is right
+    assert eve.count("```") % 2 == 0 and "\\input" in eve  # hostile text stays inside fences
