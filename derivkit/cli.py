@@ -224,27 +224,38 @@ def check(problem, question_id, answer, fmt, timeout):
               help="table for the terminal; json (contract §4), csv (a gradebook row per student) or "
                    "gradescope (results.json) on stdout.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Write a Markdown feedback file per student into this folder.")
+              help="Write a feedback file per student into this folder.")
+@click.option("--feedback", "feedback_fmt", type=click.Choice(["md", "tex", "pdf"]), default="md",
+              show_default=True, help="The feedback files' format: Markdown, LaTeX, or PDF (needs a TeX engine).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Parallel worker processes.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=5.0, show_default=True,
               help="Wall-clock seconds each answer may take to judge (then: verdict error).")
-def grade(problem, submissions, fmt, out_dir, workers, timeout):
+def grade(problem, submissions, fmt, out_dir, feedback_fmt, workers, timeout):
     """Grade SUBMISSIONS (YAML/JSON files, folders of them, or one CSV) against PROBLEM.
 
     Exit code 0 when every submission was graded, 2 on a bad problem or usage.
     """
-    from .grade import export
+    from .grade import export, feedback
     from .grade.answers import read_submissions
     from .grade.judge import Judge
     from .grade.runner import grade as run
 
+    if out_dir and feedback_fmt == "pdf":
+        from .sheets.compile import engine
+        if engine() is None:
+            raise UserError("--feedback pdf needs a TeX engine: install latexmk or pdflatex, "
+                            "or write LaTeX with --feedback tex")
     judge = Judge(problem)
     subs = read_submissions(list(submissions))
     results = run(judge, subs, workers, timeout)
     qids = list(judge.refs)
     if out_dir:
-        export.write_feedback(out_dir, results, subs, judge.problem.title or judge.problem.id)
+        prompts = {q.id: q.prompt for q in judge.problem.questions}
+        files = feedback.write_feedback(out_dir, results, subs, judge.problem.title or judge.problem.id,
+                                        feedback_fmt, prompts)
+        for line in files.problems:
+            click.echo(f"warning: {line}", err=True)
     if fmt == "json":
         click.echo(export.to_json(judge.problem.id, results), nl=False)
     elif fmt == "csv":

@@ -1,8 +1,8 @@
 """Reports of a graded class: terminal table, JSON (contract §4), CSV, Gradescope, Markdown feedback.
 
-Every function takes the graded :class:`Result` list and returns text (or
-writes files through :func:`derivkit.outputs.write_atomic`, so a report is
-complete or absent).  Student text is never interpreted here; in Markdown it
+The files of feedback, one per student, are written by :mod:`derivkit.grade.feedback`.
+
+Every function takes the graded :class:`Result` list and returns text.  Student text is never interpreted here; in Markdown it
 is shown inside code spans with backticks neutralised.
 """
 from __future__ import annotations
@@ -13,9 +13,8 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-from derivkit.outputs import json_safe, write_atomic
+from derivkit.outputs import json_safe
 
 from .judge import Verdict
 
@@ -126,7 +125,7 @@ def _plain(text: str) -> str:
 
 
 def markdown(result: Result, answers: dict, title: str) -> str:
-    """A student's feedback file: each question, their answer (as code), the verdict and feedback."""
+    """A student's feedback file: each question, their answer (as code), the verdict, diagnosis and feedback."""
     out = [f"# {_md(title)}", "", f"Student: {_md(result.student)}  ", f"Score: {_num(result.score)} / "
            f"{_num(result.max_score)}", ""]
     for v in result.verdicts:
@@ -134,6 +133,8 @@ def markdown(result: Result, answers: dict, title: str) -> str:
         text = answers.get(v.question)
         if isinstance(text, str) and text.strip():
             out += ["```", _fence(text[:2000]), "```", ""]
+        if v.diagnosis:
+            out += [f"Diagnosis: {_md(v.diagnosis)}", ""]
         if v.feedback:
             out += ["```text", _fence(v.feedback), "```", ""]
     return "\n".join(out)
@@ -145,19 +146,3 @@ def _md(text: str) -> str:
 
 def _fence(text: str) -> str:
     return text.replace("```", "` ` `")
-
-
-def write_feedback(out_dir: str, results: list[Result], submissions, title: str) -> list[Path]:
-    """One Markdown file per student in ``out_dir`` (names made safe and unique)."""
-    written, used = [], set()
-    for r, sub in zip(results, submissions):
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.student).strip("._")[:60] or "student"
-        name, n = base, 1
-        while name in used:
-            n += 1
-            name = f"{base}_{n}"
-        used.add(name)
-        path = Path(out_dir) / f"{name}.md"
-        write_atomic(path, markdown(r, sub.answers, title), "feedback file")
-        written.append(path)
-    return written

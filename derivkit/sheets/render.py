@@ -41,6 +41,12 @@ def safe_math(tex: str) -> str:
     return r"\text{\texttt{" + escape_tex(tex) + "}}"
 
 
+def breakable_tex(text) -> str:
+    """``text`` escaped (:func:`escape_tex`) with a permitted line break after every character,
+    so a long answer without spaces still wraps inside the page."""
+    return r"\allowbreak{}".join(escape_tex(ch) for ch in str(text))
+
+
 def _number(x, digits: int = 3) -> str:
     if x is None:
         return "--"
@@ -94,7 +100,7 @@ def _environment(directory: str, markdown: bool) -> jinja2.Environment:
                                  variable_start_string=r"\VAR{", variable_end_string="}",
                                  comment_start_string=r"\#{", comment_end_string="}",
                                  line_statement_prefix=None, line_comment_prefix="%#", **common)
-    env.filters.update(tex=escape_tex, prompt=prompt_tex, md=escape_md, prompt_md=prompt_md,
+    env.filters.update(tex=escape_tex, breakable=breakable_tex, prompt=prompt_tex, md=escape_md, prompt_md=prompt_md,
                        math=safe_math, number=_number, sci=_sci, beside=_beside)
     return env
 
@@ -111,3 +117,9 @@ def render_steps_markdown(lines) -> str:
     """A question's steps (:class:`~derivkit.sheets.steps.Line` s) as Markdown, e.g. for a grader's feedback."""
     env = _environment(str(template_dir()), True)
     return env.get_template("steps.md.j2").render(lines=lines)
+
+
+def render_latex_template(name: str, **context) -> str:
+    """Any LaTeX template of ``templates/`` (same delimiters and filters as the sheet), e.g. a grader's feedback."""
+    env = _environment(str(template_dir()), False)
+    return env.get_template(name).render(**context).lstrip("\n")
