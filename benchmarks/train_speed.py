@@ -27,32 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from derivkit.derive import derive                      # noqa: E402
 from derivkit.graph import build_graph                  # noqa: E402
-from derivkit.problem import parse_problem              # noqa: E402
+from derivkit.problem import load_problem               # noqa: E402
 from derivkit.training import compile_problem, sgd_epoch   # noqa: E402
 
-PROBLEM = """
-id: bench-mlp-784-300-10
-title: Two-layer MLP, sigmoid hidden layer, softmax output, cross-entropy
-dims: {D: 3, H: 4, C: 3}
-symbols:
-  x: {shape: [D], role: input}
-  t: {shape: [C], role: target, kind: onehot}
-  W: {shape: [H, D], role: param}
-  b: {shape: [H], role: param}
-  V: {shape: [C, H], role: param}
-  c: {shape: [C], role: param}
-forward:
-  z: W @ x + b
-  h: sigmoid(z)
-  o: V @ h + c
-  y: softmax(o)
-loss:
-  l: -sum(t * log(y))
-"""
+#: the seed-001 network, as shipped (its check: section is not used here)
+PROBLEM = ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml"
 
 D, H, C = 784, 300, 10
 BATCH = 128
@@ -128,7 +112,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    g = build_graph(parse_problem(PROBLEM, "<benchmark>"))
+    g = build_graph(load_problem(PROBLEM))
     comp = compile_problem(g, derive(g), {"D": D, "H": H, "C": C})
     compile_s = time.perf_counter() - t0
 
