@@ -14,6 +14,7 @@ from derivkit.grade.export import Result
 from derivkit.grade.feedback import latex
 from derivkit.grade.judge import Verdict
 from derivkit.sheets.texsafe import MATH_COMMANDS
+from helpers import needs_tex
 from judges import ROOT
 
 MLP = str(ROOT / "problems" / "mlp_sigmoid_softmax_ce.yaml")
@@ -84,6 +85,7 @@ def test_grade_writes_latex_feedback(tmp_path):
     assert r"\input{" not in (tmp_path / "fb" / "eve_input_etc_passwd.tex").read_text()
 
 
+@needs_tex
 @pytest.mark.slow
 def test_hostile_feedback_compiles_and_shows_the_text_literally(tmp_path):
     """eve's answers compile to PDF (her malformed math falls back to text, with a warning), the PDF

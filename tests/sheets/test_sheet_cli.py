@@ -5,7 +5,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from helpers import BAD_PROBLEMS, SEED_PROBLEMS
+from helpers import BAD_PROBLEMS, SEED_PROBLEMS, needs_tex
 
 from derivkit.cli import main
 
@@ -52,6 +52,7 @@ def test_pdf_without_a_tex_engine_says_so(monkeypatch, tmp_path):
     assert res.exit_code == 2 and "latexmk" in res.output and not (tmp_path / "s.pdf").exists()
 
 
+@needs_tex
 @pytest.mark.slow
 def test_pdf_is_written_next_to_the_name_given(tmp_path):
     res = run("sheet", PROBLEM, "--no-train", "--pdf", "-o", tmp_path / "s.tex")
@@ -59,6 +60,7 @@ def test_pdf_is_written_next_to_the_name_given(tmp_path):
     assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
 
 
+@needs_tex
 @pytest.mark.slow
 def test_tex_failure_exits_2_with_the_first_error(monkeypatch, tmp_path):
     import derivkit.sheets as sheets

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 import pytest
-from helpers import ALL_PROBLEMS, problem_params, solved
+from helpers import ALL_PROBLEMS, needs_tex, problem_params, solved
 
 from derivkit.errors import UserError
 from derivkit.sheets import sheet_text
@@ -34,6 +34,7 @@ def _page_is_not_blank(pdf, tmp_path) -> None:
     assert dark > 0.002 * w * h and light > 0.5 * w * h
 
 
+@needs_tex
 @pytest.mark.slow
 @pytest.mark.parametrize("path", problem_params(ALL_PROBLEMS))
 def test_sheet_compiles_cleanly(path, tmp_path):
@@ -47,6 +48,7 @@ def test_sheet_compiles_cleanly(path, tmp_path):
     _page_is_not_blank(out, tmp_path)
 
 
+@needs_tex
 @pytest.mark.slow
 def test_questions_only_sheet_compiles(tmp_path):
     out = tmp_path / "questions.pdf"
@@ -54,6 +56,7 @@ def test_questions_only_sheet_compiles(tmp_path):
     _page_is_not_blank(out, tmp_path)
 
 
+@needs_tex
 @pytest.mark.slow
 def test_tex_failure_reports_the_first_error_and_keeps_the_log(tmp_path):
     tex = "\\documentclass{article}\n\\begin{document}\nfine\n\\undefinedmacro\n\\alsoundefined\n\\end{document}\n"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from derivkit.sheets import sheet_text
 from derivkit.sheets.texsafe import escape_md, escape_tex, math_ok, prompt_md, prompt_tex, safe_names
 from derivkit.solve import solve
+from helpers import needs_tex
 
 HERE = Path(__file__).parent
 HOSTILE = HERE / "hostile_sheet.yaml"
@@ -83,6 +84,7 @@ def test_hostile_problem_renders_every_text_inert():
     assert not re.search(r"(?<!\\)\\(?:input|write18|def|catcode|csname)", md)
 
 
+@needs_tex
 @pytest.mark.slow
 def test_hostile_problem_compiles_and_prints_the_text_literally(tmp_path):
     from derivkit.sheets.compile import compile_pdf
