@@ -86,16 +86,20 @@ def assert_matches_numpy(doc: dict, forward, loss: str, fixed: set[str], eps: fl
             continue
         numeric = np.zeros(np.shape(ref[name]))
         for i in np.ndindex(numeric.shape):
-            numeric[i] = (forward(doc["leaves"], (name, i, eps))[loss]
-                          - forward(doc["leaves"], (name, i, -eps))[loss]) / (2 * eps)
+            v = abs(float(ref[name][i]))    # a tiny probability needs a step smaller than itself
+            h = min(eps, 1e-4 * v) if v else eps
+            numeric[i] = (forward(doc["leaves"], (name, i, h))[loss]
+                          - forward(doc["leaves"], (name, i, -h))[loss]) / (2 * h)
         np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def entries(*shape):
-    return hnp.arrays(float, shape, elements=st.floats(-2, 2, allow_nan=False, allow_subnormal=False))
+    """Weights as a student types them: two decimals in [-2, 2] (no 1e-300, whose central
+    difference would vanish below the loss's rounding)."""
+    return hnp.arrays(float, shape, elements=st.integers(-200, 200).map(lambda i: i / 100))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(x=entries(3), W=entries(4, 3), b=entries(4), V=entries(3, 4), c=entries(3),
        k=st.integers(0, 2), seed=st.integers(0, 2**32))
 def test_mlp_vectors_at_given_leaves_match_numpy(x, W, b, V, c, k, seed):
@@ -108,7 +112,7 @@ def test_mlp_vectors_at_given_leaves_match_numpy(x, W, b, V, c, k, seed):
     assert_matches_numpy(doc, mlp_forward, "l", fixed={"t"})
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(x=entries(3), W=entries(3, 3), b=entries(3), t=st.integers(0, 2), seed=st.integers(0, 2**32))
 def test_multinomial_vectors_at_given_leaves_match_numpy(x, W, b, t, seed):
     _, g, d = loaded(MULTINOMIAL)
