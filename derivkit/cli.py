@@ -129,17 +129,21 @@ def validate(problems):
 @click.argument("problem", type=click.Path())
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="Seed of the random leaf values (0 to 2**63 - 1).")
+@click.option("--at", "at", type=click.Path(), metavar="LEAVES.json",
+              help="Leaf values to use (the output's \"leaves\" object, all leaves or some); "
+                   "the others are drawn from the seed.")
 @click.option("-o", "--out", type=click.Path(), help="Write the JSON here instead of stdout.")
-def vectors(problem, seed, out):
+def vectors(problem, seed, at, out):
     """Test vectors: random leaves at dims, and every node, the loss and every gradient there."""
     from .derive import derive
     from .solve import load
-    from .vectors import vectors as make_vectors
+    from .vectors import read_leaves, vectors as make_vectors
 
     if out:
         check_output(out)
     _, g = load(problem)
-    _emit_json(make_vectors(g, derive(g), seed), out)
+    given = read_leaves(at, g) if at else None
+    _emit_json(make_vectors(g, derive(g), seed, given), out)
 
 
 @main.command()
