@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 
 import numpy as np
 from yaml.nodes import MappingNode, Node
@@ -90,10 +89,6 @@ def _leaves_object(root: Node, g: Graph) -> Node:
     return root
 
 
-#: a JSON number that YAML 1.1 reads as text (an exponent without a dot: 1e-12, 2E5)
-_JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][+-]?[0-9]+")
-
-
 class _LeavesReader(Reader):
     """Checks each given leaf against its symbol: shape at dims, numbers, target kind."""
 
@@ -139,8 +134,6 @@ class _LeavesReader(Reader):
         """Nested lists of ``shape`` (``names``: its dims as written) of finite numbers."""
         if not shape:
             value = self.scalar(node, what)
-            if isinstance(value, str) and node.style is None and _JSON_NUMBER.fullmatch(value):
-                value = float(value)      # JSON's 1e-12: YAML 1.1 wants a dot, JSON does not
             if not (is_number(value) and math.isfinite(value)):
                 self.fail(node, f"{what} must be a finite number, found {describe(node)}")
             return float(value)

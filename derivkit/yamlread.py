@@ -304,6 +304,10 @@ class Fields(dict):
         return self[key][1] if key in self else None
 
 
+#: a plain scalar YAML 1.1 leaves as text but JSON (and YAML 1.2) read as a number: 1e-3, -2E5
+_EXPONENT_NUMBER = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]*)?[eE][+-]?[0-9]+")
+
+
 class Reader:
     """Collects every error while checking values of a composed YAML tree.
 
@@ -375,6 +379,8 @@ class Reader:
             value = node.value
             if node.tag.startswith("tag:yaml.org,2002:"):
                 self.error(node, f"{short(node.value)!r} is not a valid {node.tag.split(':')[-1]}")
+        if isinstance(value, str) and node.style is None and _EXPONENT_NUMBER.fullmatch(value):
+            value = float(value)         # 1e-3: a number in JSON and YAML 1.2; YAML 1.1 wants a dot
         self.scalars[id(node)] = value
 
     def _scan_keys(self, node: MappingNode, todo: list) -> None:

@@ -106,3 +106,21 @@ def test_valid_check_gives_typed_settings(tmp_path):
     assert (s.lrs, s.lr_sweep, s.epochs, s.repeats) == ([0.1, 0.2], True, 3, 2)
     assert (s.hidden_dim, s.widths, s.data) == ("H", [2, 8], {"generator": "moons", "n": 300})
 
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("-2E5", -2e5), ("1.5e2", 150.0), ("+3e0", 3.0)])
+def test_exponent_numbers_are_numbers_as_in_json(text, value):
+    """YAML 1.1 reads `1e-3` as text; problem files, submissions and --at files mean a number."""
+    source = f"lr: {text}\nquoted: '{text}'\n"
+    r = yamlread.Reader("f.yaml", source)
+    root = yamlread.compose(source, "f.yaml")
+    r.scan(root)
+    (_, v1), (_, v2) = yamlread.pairs(root)
+    assert r.number(v1, "lr") == value
+    assert r.text(v2, "quoted") == text
+
+
+def test_an_exponent_learning_rate_validates(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(BASE + "check:\n  data: {generator: moons, n: 100}\n  train: {lr: 1e-2, epochs: 1}\n")
+    assert validate_file(f) == []
