@@ -23,7 +23,9 @@ from pathlib import Path
 
 from yaml.nodes import Node, SequenceNode
 
-from derivkit.training.datasets import DATASETS, GENERATORS
+from derivkit.errors import UserError
+from derivkit.training.datasets import (CLASSIFICATION, DATASETS, GENERATORS, MAX_DATA_BYTES, REGRESSION,
+                                        csv_target_error)
 from derivkit.yamlread import Invalid, Reader, file_kind, short
 
 OPTIMIZERS = ("sgd",)
@@ -106,7 +108,7 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
         r.error(f["repeats"][0] if "repeats" in f else node,
                 f"check asks for {runs} training runs (learning rates × widths × repeats); "
                 f"at most {MAX_RUNS}")
-    samples = _samples(s.data) * (1 - s.val_fraction)
+    samples = _samples(s.data, base_dir) * (1 - s.val_fraction)
     steps = s.epochs * math.ceil(samples / s.batch_size)
     if steps > MAX_STEPS:
         r.error(f["train"][0] if "train" in f else node,
@@ -115,11 +117,15 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
     return None if r.n_errors > before else s
 
 
-def _samples(data: dict) -> int:
+def _samples(data: dict, base_dir: Path | None) -> int:
+    """The most samples the data can hold (a CSV file's: its lines after the header)."""
     if "n" in data:
         return data["n"]
     if "limit" in data and data["limit"] is not None:
         return data["limit"]
+    if data.get("dataset") == "csv":
+        with open(_resolved(data["path"], base_dir), "rb") as fh:   # checked: a file of bounded size
+            return max(sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(2**20), b"")), 1)
     return DEFAULT_SAMPLES if "generator" in data else MNIST_SAMPLES
 
 
@@ -223,6 +229,8 @@ def _option_checks(r: Reader, base_dir: Path | None) -> dict:
         "classes": lambda node, what: r.integer(node, what, 2, MAX_CLASSES),
         "split": lambda node, what: r.choice(node, what, SPLITS),
         "path": lambda node, what: _path(node, what, r, base_dir),
+        "target": lambda node, what: r.text(node, what),
+        "task": lambda node, what: r.choice(node, what, (CLASSIFICATION, REGRESSION)),
     }
 
 
@@ -262,15 +270,42 @@ def _data(node: Node, r: Reader, base_dir: Path | None) -> dict | None:
         if param.default is inspect.Parameter.empty and key not in keys:
             r.error(node, f"check.data: {kind} '{name}' needs '{key}'")
             bad = True
+    if not bad and name == "csv":
+        bad = not r.ok(_csv, data, keys, r, base_dir)
     return None if bad else data
+
+
+def _csv(data: dict, keys: dict, r: Reader, base_dir: Path | None) -> bool:
+    """A CSV source: a regular file within the size limit whose header names the target column."""
+    path_node = keys["path"][1]
+    path = _resolved(data["path"], base_dir)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        r.fail(path_node, f"check.data.path: '{short(data['path'])}' is {file_kind(info)}; "
+                          "a csv dataset is one CSV file")
+    if info.st_size > MAX_DATA_BYTES:
+        r.fail(path_node, f"check.data.path: '{short(data['path'])}' is {info.st_size} bytes; at most "
+                          f"{MAX_DATA_BYTES} bytes of CSV are read")
+    try:
+        problem = csv_target_error(path, data["target"])
+    except UserError as exc:            # the file itself is at fault: reported at the file
+        r.error(exc.where or path_node, exc.message)
+        raise Invalid from None
+    if problem is not None:
+        r.fail(keys["target"][1], f"check.{problem}")
+    return True
+
+
+def _resolved(text: str, base_dir: Path | None) -> Path:
+    """A data path as written, relative to the problem file's folder."""
+    path = Path(text).expanduser()
+    return Path(base_dir) / path if base_dir is not None and not path.is_absolute() else path
 
 
 def _path(node: Node, what: str, r: Reader, base_dir: Path | None) -> str:
     """A data path (kept as written): it must exist and be a regular file or a directory."""
     text = r.text(node, what)
-    path = Path(text).expanduser()
-    if base_dir is not None and not path.is_absolute():
-        path = Path(base_dir) / path
+    path = _resolved(text, base_dir)
     try:
         info = os.stat(path)
     except FileNotFoundError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 import sys
 import types
@@ -175,9 +176,9 @@ def test_make_dataset_passes_options_through():
     ({"generator": "moons", "noise": -0.1}, r"data\.noise must be a number >= 0"),
     ({"generator": "moons", "noise": "lots"}, r"data\.noise must be a number >= 0"),
     ({"generator": ["moons"]}, r"unknown generator \['moons'\]"),
-    ({"n": 100}, r"exactly one of 'generator' \(.*moons.*\) or 'dataset' \(digits, mnist\)"),
+    ({"n": 100}, r"exactly one of 'generator' \(.*moons.*\) or 'dataset' \(csv, digits, mnist\)"),
     ({"generator": "moons", "dataset": "mnist"}, r"exactly one of"),
-    ({"dataset": "moons"}, r"unknown dataset 'moons'; known: digits, mnist \(did you mean generator: moons\?\)"),
+    ({"dataset": "moons"}, r"unknown dataset 'moons'; known: csv, digits, mnist \(did you mean generator: moons\?\)"),
     ({"dataset": "mnist"}, r"dataset 'mnist' needs 'path'"),
     ({"dataset": "mnist", "path": 3}, r"data\.path must be a file or directory name"),
     ({"dataset": "digits", "path": "x"}, r"unknown option 'path' for dataset 'digits'; allowed: limit"),
@@ -358,7 +359,7 @@ def test_digits_without_sklearn(monkeypatch):
 
 
 def test_dataset_registry_names():
-    assert sorted(DATASETS) == ["digits", "mnist"]
+    assert sorted(DATASETS) == ["csv", "digits", "mnist"]
 
 
 # ---------------------------------------------------------------------------- split and standardize
@@ -501,3 +502,203 @@ def test_bad_data_options_carry_the_option_not_a_message_to_match():
     with pytest.raises(UserError) as err:
         make_dataset({"generator": "moons", "n": 1}, at=lambda *option: where.append(option) or None)
     assert where == [("n",)]
+
+
+# ---------------------------------------------------------------------------- CSV tables
+
+from pathlib import Path  # noqa: E402
+
+from derivkit.errors import UserErrors  # noqa: E402
+from derivkit.problem import load_problem  # noqa: E402
+from derivkit.training import datasets as datasets_module  # noqa: E402
+from derivkit.training.datasets import CSV_AUTO_CLASSES, OptionError, load_csv  # noqa: E402
+from helpers import ROOT  # noqa: E402
+
+
+def write_csv(tmp_path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def csv_error(tmp_path, text: str, target: str = "y", **options) -> UserError:
+    with pytest.raises(UserError) as info:
+        load_csv(write_csv(tmp_path, text), target, **options)
+    return info.value
+
+
+def test_csv_reads_features_and_a_class_target_by_name(tmp_path):
+    path = write_csv(tmp_path, "a, label ,b\n1,2,3\n\n4,1,-5.5e1\n7,2,.5\n")
+    ds = make_dataset({"dataset": "csv", "path": path.name, "target": "label"}, base_dir=tmp_path)
+    assert (ds.task, ds.n_classes, ds.name) == ("classification", 2, "t.csv")
+    np.testing.assert_array_equal(ds.X, [[1, 3], [4, -55], [7, 0.5]])     # blank line skipped
+    np.testing.assert_array_equal(ds.y, [1, 0, 1])                        # labels 1, 2 become 0, 1
+
+
+def test_csv_real_target_is_regression_with_one_output(tmp_path):
+    ds = load_csv(write_csv(tmp_path, '"x","y"\n1,0.25\n2,"3"\n'), "y")
+    assert (ds.task, ds.n_outputs) == ("regression", 1)
+    np.testing.assert_array_equal(ds.y, [[0.25], [3.0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-5, 30), min_size=1, max_size=40), st.data())
+def test_csv_whole_number_targets_are_classes_when_few(tmp_path_factory, labels, data):
+    """The documented rule: whole numbers with at most CSV_AUTO_CLASSES values are classes, numbered in
+    increasing order of value; anything else is regression (and `task` overrides the guess)."""
+    tmp = tmp_path_factory.mktemp("csv")
+    as_float = data.draw(st.booleans())
+    cells = [f"{v}.0" if as_float else str(v) for v in labels]
+    path = write_csv(tmp, "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells)))
+    values = sorted(set(labels))
+    ds = load_csv(path, "y")
+    if len(values) <= CSV_AUTO_CLASSES:
+        assert ds.task == "classification" and ds.n_classes == len(values)
+        assert [values[k] for k in ds.y] == labels
+    else:
+        assert ds.task == "regression" and ds.y[:, 0].tolist() == labels
+    assert load_csv(path, "y", task="regression").y[:, 0].tolist() == labels
+    forced = load_csv(path, "y", task="classification")
+    assert forced.n_classes == len(values) and [values[k] for k in forced.y] == labels
+
+
+def test_csv_fractional_target_cannot_be_forced_to_classes(tmp_path):
+    assert load_csv(write_csv(tmp_path, "x,y\n1,0\n2,0.5\n"), "y").task == "regression"
+    err = csv_error(tmp_path, "x,y\n1,0\n2,0.5\n", task="classification")
+    assert err.where.file.endswith("t.csv")
+
+
+def test_csv_limit_keeps_the_first_rows(tmp_path):
+    path = write_csv(tmp_path, "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(10)) + "oops\n")
+    ds = load_csv(path, "y", limit=3)                 # the bad last line is never read
+    assert ds.X[:, 0].tolist() == [0, 1, 2]
+
+
+def test_csv_ragged_row_is_located_at_its_line(tmp_path):
+    err = csv_error(tmp_path, "a,b,y\n1,2,0\n\n3,4\n")
+    assert (Path(err.where.file).name, err.where.line) == ("t.csv", 4)
+
+
+@pytest.mark.parametrize("cell", ["x", "", "nan", "inf", "1_000", "0x10", "1,5", "(1)", "2**3"])
+def test_csv_non_number_names_its_row_and_column(tmp_path, cell):
+    text = f'a,b,y\n1,2,0\n3,"{cell}",1\n'
+    err = csv_error(tmp_path, text)
+    assert (Path(err.where.file).name, err.where.line) == ("t.csv", 3)
+    assert "'b'" in err.message
+
+
+def test_csv_overflowing_number_is_an_error(tmp_path):
+    assert "'a'" in csv_error(tmp_path, "a,y\n1e999,0\n2,1\n").message
+
+
+def test_csv_missing_target_column_suggests_a_header_name(tmp_path):
+    err = csv_error(tmp_path, "x1,x2,label\n1,2,0\n", target="lable")
+    assert isinstance(err, OptionError) and err.option == "target"
+    assert "'label'" in err.message
+
+
+@pytest.mark.parametrize("text, line", [
+    ("", None), ("\n \n", None),                  # nothing, or only blank lines
+    ("a,y\n", None),                              # a header, no rows
+    ("a,,y\n1,2,3\n", 1), ("a,y,a\n1,2,3\n", 1),  # an unnamed or repeated column
+    ("y\n1\n2\n", None),                          # nothing but the target
+    ('a,y\n"1,2\n', 2),                           # an unterminated quote
+])
+def test_csv_bad_tables_are_user_errors_at_the_file(tmp_path, text, line):
+    err = csv_error(tmp_path, text)
+    if not isinstance(err, OptionError):
+        assert Path(err.where.file).name == "t.csv" and err.where.line == line
+
+
+def test_csv_not_utf8_is_an_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,y\n1,\xff\n")
+    with raises("UTF-8"):
+        load_csv(path, "y")
+
+
+def test_csv_over_the_size_limit_is_refused_unopened(tmp_path, monkeypatch):
+    path = write_csv(tmp_path, "a,y\n" + "1,0\n" * 50)
+    monkeypatch.setattr(datasets_module, "MAX_DATA_BYTES", 100)
+    monkeypatch.setattr(Path, "open", lambda *a, **k: pytest.fail("opened a file over the limit"))
+    with pytest.raises(UserError) as info:
+        load_csv(path, "y")
+    assert info.value.where.file == str(path)
+
+
+def test_csv_cell_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets_module, "MAX_CSV_CELLS", 10)
+    err = csv_error(tmp_path, "a,y\n" + "1,0\n" * 6)
+    assert err.where.line == 7                       # row 6 would make 12 numbers
+    assert len(load_csv(tmp_path / "t.csv", "y", limit=5)) == 5
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"path": "nope.csv", "target": "y"}, "path"),
+    ({"path": ".", "target": "y"}, "path"),
+    ({"path": "/dev/null", "target": "y"}, "path"),
+    ({"path": "t.csv"}, None),                              # target is required
+    ({"path": "t.csv", "target": 3}, "target"),
+    ({"path": "t.csv", "target": "y", "task": "clustering"}, "task"),
+    ({"path": "t.csv", "target": "y", "limit": 0}, "limit"),
+])
+def test_csv_bad_options(tmp_path, options, option):
+    write_csv(tmp_path, "a,y\n1,0\n")
+    with pytest.raises(OptionError) as info:
+        make_dataset({"dataset": "csv", **options}, base_dir=tmp_path)
+    assert info.value.option == option
+
+
+# ------------------------------------------------- csv in a problem file: validation and training
+
+CSV_PROBLEM = ROOT / "tests" / "problems" / "train_csv_tanh_regression.yaml"
+
+
+def problem_errors(tmp_path, data: str, epochs: int = 5) -> list[UserError]:
+    """The errors of the CSV test problem with another ``data:`` mapping (CSV files beside it)."""
+    text = CSV_PROBLEM.read_text(encoding="utf-8")
+    text = text.replace("data: {dataset: csv, path: train_csv_tanh_regression.csv, target: response}",
+                        f"data: {data}").replace("epochs: 40", f"epochs: {epochs}")
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    try:
+        load_problem(tmp_path / "p.yaml")
+    except UserErrors as exc:
+        return exc.errors
+    except UserError as exc:
+        return [exc]
+    return []
+
+
+def test_validate_csv_source(tmp_path):
+    write_csv(tmp_path, "x1,x2,response\n" + "1,2,3\n" * 10)
+    (tmp_path / "folder").mkdir()
+    assert problem_errors(tmp_path, "{dataset: csv, path: t.csv, target: response}") == []
+    # a 10-row file trains 1000 epochs within the step limit: its rows are counted, not assumed
+    assert problem_errors(tmp_path, "{dataset: csv, path: t.csv, target: response}", epochs=1000) == []
+    for data, at in [("{dataset: csv, path: t.csv, target: respons}", "respons"),
+                     ("{dataset: csv, path: gone.csv, target: response}", "gone.csv"),
+                     ("{dataset: csv, path: folder, target: response}", "folder"),
+                     ("{dataset: csv, path: t.csv}", "{dataset"),
+                     ("{dataset: csv, path: t.csv, target: response, task: clas}", "clas")]:
+        errors = problem_errors(tmp_path, data)
+        assert len(errors) == 1, data
+        text = (tmp_path / "p.yaml").read_text(encoding="utf-8")
+        line, col = next((i + 1, l.index(at) + 1) for i, l in enumerate(text.splitlines())
+                         if l.startswith("  data:"))
+        assert (errors[0].where.line, errors[0].where.column) == (line, col), data
+
+
+def test_validate_reports_an_empty_csv_at_the_file(tmp_path):
+    write_csv(tmp_path, "")
+    [error] = problem_errors(tmp_path, "{dataset: csv, path: t.csv, target: response}")
+    assert Path(error.where.file).name == "t.csv"
+
+
+def test_csv_problem_trains_through_solve_to_a_finite_loss():
+    from click.testing import CliRunner
+    from derivkit.cli import main
+    result = CliRunner().invoke(main, ["solve", str(CSV_PROBLEM), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    train = json.loads(result.stdout)["train"]
+    assert train["data"]["task"] == "regression" and train["data"]["features"] == 2
+    assert all(np.isfinite(train["loss"])) and train["final_loss"] < train["loss"][0]

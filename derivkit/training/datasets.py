@@ -1,4 +1,5 @@
-"""Data for training checks: toy generators, MNIST (IDX files or keras .npz) and scikit-learn's digits.
+"""Data for training checks: toy generators, MNIST (IDX files or keras .npz), scikit-learn's digits
+and a user's own numeric CSV table.
 
 A problem file's ``data:`` mapping goes through :func:`make_dataset`; every mistake in it (or in a
 data file it points at) raises :class:`~derivkit.errors.UserError`: a bad option as
@@ -8,14 +9,18 @@ the file.  Nothing here downloads anything.
 Data files are read within limits: an IDX file's declared dimensions are checked against
 ``MAX_DATA_BYTES`` and against the file's real size before its body is read, and a gzipped file is
 decompressed as a stream, never past the size its header declares (a gzip bomb fails at once).
+A CSV file's size is checked against ``MAX_DATA_BYTES`` before it is opened, and it is read with
+the ``csv`` module (never evaluated) into at most ``MAX_CSV_CELLS`` numbers.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import inspect
 import math
 import numbers
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -26,8 +31,12 @@ from typing import Callable
 import numpy as np
 
 from derivkit.errors import Location, UserError
+from derivkit.yamlread import suggest
 
-MAX_DATA_BYTES = 256 * 2**20     # the largest IDX body read (full MNIST images: 47 MB)
+MAX_DATA_BYTES = 256 * 2**20     # the largest IDX body or CSV file read (full MNIST images: 47 MB)
+MAX_CSV_CELLS = 5_000_000        # numbers in one CSV table (40 MB as float64)
+CSV_AUTO_CLASSES = 10            # a whole-number CSV target with at most this many values is a class
+MAX_CSV_CLASSES = 1000           # classes a CSV target may have with task: classification
 
 
 class OptionError(UserError):
@@ -363,7 +372,141 @@ def load_digits(limit=None) -> Dataset:
     return Dataset(bunch.data[:limit] / 16.0, bunch.target[:limit], CLASSIFICATION, 10, "digits")
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "digits": load_digits}
+# ---------------------------------------------------------------------------- CSV tables
+
+# A plain decimal number: what a spreadsheet writes (no nan, inf, hex or 1_000).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _csv_file(path: Path) -> None:
+    """Refuse a CSV path that is not a regular file or is larger than ``MAX_DATA_BYTES``, unopened."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise OptionError(f"data.path: {path} does not exist", "path") from None
+    except OSError as e:
+        raise _file_error(path, f"cannot read: {e.strerror or e}") from None
+    if not os.path.isfile(path):
+        raise OptionError(f"data.path: {path} must be a CSV file", "path")
+    if info.st_size > MAX_DATA_BYTES:
+        raise _file_error(path, f"is {info.st_size} bytes; at most {MAX_DATA_BYTES} bytes of CSV are read")
+
+
+def _csv_records(path: Path):
+    """(line number, fields) of each non-blank record, the header first; located errors for bad text."""
+    _csv_file(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, strict=True)
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    yield reader.line_num, [cell.strip() for cell in row]
+    except UnicodeDecodeError as e:
+        raise _file_error(path, f"is not UTF-8 text (byte 0x{e.object[e.start]:02x}); save it as UTF-8") from None
+    except csv.Error as e:
+        raise UserError(f"not valid CSV: {e}", Location(str(path), reader.line_num)) from None
+    except OSError as e:
+        raise _file_error(path, f"cannot read: {e.strerror or e}") from None
+
+
+def csv_header(path) -> list[str]:
+    """The column names in a CSV file's first non-blank line (each non-empty and distinct)."""
+    path = Path(path)
+    first = next(_csv_records(path), None)
+    if first is None:
+        raise _file_error(path, "is empty; a CSV table needs a header row of column names, then rows of numbers")
+    line, names = first
+    for col, name in enumerate(names, 1):
+        if not name:
+            raise UserError(f"column {col} of the header row has no name", Location(str(path), line))
+        if names.index(name) < col - 1:
+            raise UserError(f"column {col} of the header row repeats the name {name!r}", Location(str(path), line))
+    return names
+
+
+def csv_target_error(path, target: str) -> str | None:
+    """Why ``target`` cannot be the target column of the CSV file's header, or None."""
+    names = csv_header(path)
+    if target in names:
+        return None if len(names) > 1 else f"{Path(path).name} has no column besides the target {target!r}"
+    return (f"data.target: no column {target!r} in {Path(path).name}{suggest(target, names)}; "
+            f"columns: {', '.join(names)}")
+
+
+def _csv_classes(path: Path, y: np.ndarray, task: str | None, target: str) -> tuple[str, np.ndarray, int | None]:
+    """The task, the targets (class indices or an (n, 1) column) and the class count (the documented rule)."""
+    whole = bool(np.all(y == np.round(y)))
+    values = np.unique(y) if whole else None
+    if task is None:
+        task = CLASSIFICATION if whole and len(values) <= CSV_AUTO_CLASSES else REGRESSION
+    if task == REGRESSION:
+        return task, y.reshape(-1, 1), None
+    if not whole:
+        row = int(np.flatnonzero(y != np.round(y))[0])
+        raise _file_error(path, f"task classification needs whole-number class labels in column {target!r}, "
+                                f"but data row {row + 1} has {y[row]:g}")
+    if len(values) > MAX_CSV_CLASSES:
+        raise _file_error(path, f"column {target!r} has {len(values)} distinct labels; at most "
+                                f"{MAX_CSV_CLASSES} classes")
+    return task, np.searchsorted(values, y), len(values)
+
+
+def load_csv(path, target, task=None, limit=None) -> Dataset:
+    """A numeric table: a header row of column names, then one row of numbers per sample.
+
+    ``target`` names the column to predict; every other column is a feature.  Unless ``task``
+    says otherwise, the target is a class label when all its values are whole numbers and there
+    are at most ``CSV_AUTO_CLASSES`` distinct ones (classes are numbered 0, 1, ... in increasing
+    order of value), else a regression target.  ``limit`` keeps the first N rows.
+    """
+    path = Path(path)
+    if not isinstance(target, str) or not target:
+        raise OptionError(f"data.target must be a column name, got {target!r}", "target")
+    if task not in (None, CLASSIFICATION, REGRESSION):
+        raise OptionError(f"data.task must be {CLASSIFICATION} or {REGRESSION}, got {task!r}", "task")
+    if limit is not None:
+        limit = _integer("data.limit", limit, 1)
+    problem = csv_target_error(path, target)
+    if problem is not None:
+        raise OptionError(problem, "target")
+    records = _csv_records(path)
+    try:
+        _, names = next(records)
+        rows = _csv_numbers(path, records, names, limit)
+    finally:
+        records.close()
+    table = np.array(rows)
+    if not np.all(np.isfinite(table)):
+        line_row, col = np.argwhere(~np.isfinite(table))[0]
+        raise _file_error(path, f"data row {line_row + 1}, column {names[col]!r}: number too large for float64")
+    j = names.index(target)
+    task, y, n_classes = _csv_classes(path, table[:, j], task, target)
+    return Dataset(np.delete(table, j, axis=1), y, task, n_classes, path.name)
+
+
+def _csv_numbers(path: Path, records, names: list[str], limit: int | None) -> list[list[float]]:
+    """The rows after the header as floats (at most ``limit``), each error at its line and column."""
+    rows: list[list[float]] = []
+    for line, row in records:
+        if limit is not None and len(rows) >= limit:
+            break
+        where = Location(str(path), line)
+        if len(row) != len(names):
+            raise UserError(f"this row has {len(row)} fields but the header has {len(names)}", where)
+        if (len(rows) + 1) * len(names) > MAX_CSV_CELLS:
+            raise UserError(f"more than {MAX_CSV_CELLS} numbers in the table; use data.limit "
+                            f"(at most {MAX_CSV_CELLS // len(names)} rows)", where)
+        for col, cell in enumerate(row):
+            if not _NUMBER.fullmatch(cell):
+                found = f"{cell[:40]!r}" if cell else "an empty field"
+                raise UserError(f"column {col + 1} ({names[col]!r}) must be a number, found {found}", where)
+        rows.append([float(cell) for cell in row])
+    if not rows:
+        raise _file_error(path, "has a header row but no rows of numbers")
+    return rows
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "digits": load_digits, "csv": load_csv}
 
 
 # ---------------------------------------------------------------------------- entry points
