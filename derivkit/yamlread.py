@@ -379,7 +379,8 @@ class Reader:
             value = node.value
             if node.tag.startswith("tag:yaml.org,2002:"):
                 self.error(node, f"{short(node.value)!r} is not a valid {node.tag.split(':')[-1]}")
-        if isinstance(value, str) and node.style is None and _EXPONENT_NUMBER.fullmatch(value):
+        if isinstance(value, str) and node.style is None and _EXPONENT_NUMBER.fullmatch(value) \
+                and math.isfinite(float(value)):
             value = float(value)         # 1e-3: a number in JSON and YAML 1.2; YAML 1.1 wants a dot
         self.scalars[id(node)] = value
 
