@@ -29,6 +29,17 @@ needs_tex = pytest.mark.skipif(not all(shutil.which(t) for t in TEX_TOOLS),
                                reason="no TeX engine: apt-get install latexmk texlive-latex-extra "
                                       "texlive-pictures poppler-utils")
 
+#: the smallest problem there is, up to its questions: for tests about one question (append them)
+LINEAR_HEAD = """\
+dims: {D: 2}
+symbols:
+  x: {shape: [D], role: input}
+  w: {shape: [D], role: param}
+loss:
+  l: sum(w * x)
+questions:
+"""
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 SEED_PROBLEMS = sorted((ROOT / "problems").glob("*.yaml"))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import (ALL_PROBLEMS, BAD_PROBLEMS, LOCATED, ROOT, close, evaluate, leaf_values, loaded, locate,
-                     problem_params)
+from helpers import (ALL_PROBLEMS, BAD_PROBLEMS, LINEAR_HEAD, LOCATED, ROOT, close, evaluate, leaf_values,
+                     loaded, locate, problem_params)
 from derivkit.cli import main
 from derivkit.expr import concrete
 from derivkit.layout import absorb
@@ -131,15 +131,7 @@ def test_solve_format_latex_and_text():
 
 def test_solve_exits_1_when_a_verification_fails(tmp_path):
     f = tmp_path / "false.yaml"
-    f.write_text("""\
-id: false-identity
-dims: {D: 2}
-symbols:
-  x: {shape: [D], role: input}
-  w: {shape: [D], role: param}
-loss:
-  l: sum(w * x)
-questions:
+    f.write_text("id: false-identity\n" + LINEAR_HEAD + """\
   - {id: wrong, kind: identity, lhs: sigmoid(-s), rhs: sigmoid(s), vars: {s: []}}
 """)
     r = run("solve", "--no-train", "--format", "json", f)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import ROOT, close, evaluate, leaf_values, problem_params, solved
+from helpers import LINEAR_HEAD, ROOT, close, evaluate, leaf_values, problem_params, solved
 from derivkit.errors import UserError
 from derivkit.expr import sym
 from derivkit.parse import parse_expression
@@ -68,15 +68,7 @@ def test_seed_000_identities_are_verified(qid):
     assert a.kind == "identity" and a.verified and a.max_rel_error <= 1e-25
 
 
-FALSE_IDENTITY = """\
-id: false-identity
-dims: {D: 2}
-symbols:
-  x: {shape: [D], role: input}
-  w: {shape: [D], role: param}
-loss:
-  l: sum(w * x)
-questions:
+FALSE_IDENTITY = "id: false-identity\n" + LINEAR_HEAD + """\
   - {id: wrong_derivative, kind: identity, lhs: sigmoid_prime(s), rhs: sigmoid(s)*(1 + sigmoid(s)), vars: {s: []}}
   - {id: wrong_symmetry, kind: identity, lhs: sigmoid(-s), rhs: sigmoid(s), vars: {s: []}}
   - {id: wrong_tanh, kind: identity, lhs: tanh_prime(s), rhs: 1 - tanh(s), vars: {s: []}}
@@ -359,15 +351,7 @@ def test_limit_target_is_a_bounded_number_or_a_user_error(raw):
     assert v in (sympy.oo, -sympy.oo) or (v.is_Rational and abs(v) <= LIMIT_TARGET_MAX)
 
 
-LIMITS = """\
-id: limits
-dims: {D: 2}
-symbols:
-  x: {shape: [D], role: input}
-  w: {shape: [D], role: param}
-loss:
-  l: sum(w * x)
-questions:
+LIMITS = "id: limits\n" + LINEAR_HEAD + """\
   - {id: up, kind: limit, expr: exp(s) + s, var: s, to: oo, vars: {s: []}}
   - {id: down, kind: limit, expr: -log(s), var: s, to: oo, vars: {s: []}}
   - {id: slow, kind: limit, expr: 1 / s, var: s, to: -oo, vars: {s: []}}
