@@ -22,18 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def mlp(depth: int, width: int) -> str:
-    lines = ["id: scaling", f"dims: {{D: {width}, H: {width}, C: {width}}}", "symbols:",
-             "  x: {shape: [D], role: input}", "  t: {shape: [C], role: target, kind: onehot}"]
-    forward, prev, prev_dim = [], "x", "D"
-    for i in range(1, depth + 1):
-        lines += [f"  W{i}: {{shape: [H, {prev_dim}], role: param}}", f"  b{i}: {{shape: [H], role: param}}"]
-        forward += [f"  z{i}: W{i} @ {prev} + b{i}", f"  h{i}: tanh(z{i})"]
-        prev, prev_dim = f"h{i}", "H"
-    lines += ["  V: {shape: [C, H], role: param}", "forward:", *forward,
-              f"  y: softmax(V @ {prev})", "loss:", "  l: -sum(t * log(y))"]
-    return "\n".join(lines) + "\n"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from strategies import tanh_mlp_text as mlp  # noqa: E402   (the networks the tests prove, timed here)
 
 
 def shared(depth: int, width: int = 3) -> str:

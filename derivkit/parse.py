@@ -302,7 +302,7 @@ class _Reader:
             self.bound.pop()
         if body.shape != ():
             self.fail(body_node, "the body of a sum over an index must be a scalar (index it, e.g. w[k])")
-        sizes = _index_sizes(body, k)
+        sizes = index_sizes(body, k)
         if not sizes:
             self.fail(k_node, f"'{k}' indexes nothing in the sum, so its range is unknown")
         if len(sizes) > 1:
@@ -339,8 +339,8 @@ def _is_literal(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) is int
 
 
-def _index_sizes(body: Expr, k: str) -> set:
-    """Sizes of the axes that the index ``k`` picks in ``body``."""
+def index_sizes(body: Expr, k: str) -> set:
+    """Sizes of the axes that the index ``k`` picks in ``body`` (what a sum over ``k`` runs to)."""
     sizes = set()
     for n in body.walk():
         if n.op == "index":

@@ -57,6 +57,20 @@ def mlp_problems(draw):
     return yaml.safe_dump(mlp_problem_dict(depth, acts, loss, sizes), sort_keys=False)
 
 
+def tanh_mlp_text(depth: int, width: int) -> str:
+    """A tanh MLP of ``depth`` hidden layers, all ``width`` wide, softmax + cross-entropy (dims D, H, C)."""
+    lines = ["id: deep", f"dims: {{D: {width}, H: {width}, C: {width}}}", "symbols:",
+             "  x: {shape: [D], role: input}", "  t: {shape: [C], role: target, kind: onehot}"]
+    forward, prev, prev_dim = [], "x", "D"
+    for i in range(1, depth + 1):
+        lines += [f"  W{i}: {{shape: [H, {prev_dim}], role: param}}", f"  b{i}: {{shape: [H], role: param}}"]
+        forward += [f"  z{i}: W{i} @ {prev} + b{i}", f"  h{i}: tanh(z{i})"]
+        prev, prev_dim = f"h{i}", "H"
+    lines += ["  V: {shape: [C, H], role: param}", "forward:", *forward,
+              f"  y: softmax(V @ {prev})", "loss:", "  l: -sum(t * log(y))"]
+    return "\n".join(lines) + "\n"
+
+
 _LEAVES = {(): ["s", "r"], ("D",): ["x", "u"], ("H",): ["v"], ("D", "D"): ["M"], ("H", "D"): ["W"]}
 _UNARY = ("exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "softplus",
           "sigmoid_prime", "tanh_prime", "relu_prime")

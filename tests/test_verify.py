@@ -9,6 +9,7 @@ import pytest
 import sympy
 
 from helpers import ROOT, graph_from_text, loaded, no_hang, problem_params, verifier
+from strategies import tanh_mlp_text as mlp_text
 from derivkit.expr import num
 from derivkit.parse import parse_expression
 from derivkit.verify import TOLERANCE, Derivative, Verifier, compare, leaf_symbols, proof_dims, rel_error, truth
@@ -190,19 +191,6 @@ def test_single_output_network_is_verified():
         assert v.error(d.full[name], g.loss, name) <= TOLERANCE, name
     assert v.error(P(g, "2 * (z4 - y)"), "l", "z4") <= TOLERANCE
     assert v.error(P(g, "(z4 - y)"), "l", "z4") > TOLERANCE
-
-
-def mlp_text(depth: int, width: int) -> str:
-    lines = ["id: deep", f"dims: {{D: {width}, H: {width}, C: {width}}}", "symbols:",
-             "  x: {shape: [D], role: input}", "  t: {shape: [C], role: target, kind: onehot}"]
-    forward, prev, prev_dim = [], "x", "D"
-    for i in range(1, depth + 1):
-        lines += [f"  W{i}: {{shape: [H, {prev_dim}], role: param}}", f"  b{i}: {{shape: [H], role: param}}"]
-        forward += [f"  z{i}: W{i} @ {prev} + b{i}", f"  h{i}: tanh(z{i})"]
-        prev, prev_dim = f"h{i}", "H"
-    lines += ["  V: {shape: [C, H], role: param}", "forward:", *forward,
-              f"  y: softmax(V @ {prev})", "loss:", "  l: -sum(t * log(y))"]
-    return "\n".join(lines) + "\n"
 
 
 def test_proof_sizes_are_capped_where_literal_indices_allow():

@@ -61,7 +61,7 @@ from fractions import Fraction
 from derivkit.errors import Location
 from derivkit.expr import ONE, Expr, ShapeError, grad, make, num
 from derivkit.indexform import isum, ivar
-from derivkit.parse import MAX_DEPTH, MAX_LENGTH
+from derivkit.parse import MAX_DEPTH, MAX_LENGTH, index_sizes
 
 from . import notation as N
 from .latex_tokens import CMD, END, NUM, OP, WORD, Token, tokenize
@@ -727,12 +727,7 @@ class _Parser:
 
     def sum_size(self, body: Expr, index: str, lower, upper, pos: int):
         """The size of the axis ``index`` runs over: from the body, checked against the limits."""
-        sizes = set()
-        for node in body.walk():
-            if node.op == "index":
-                for axis, i in enumerate(node.args[1:]):
-                    if i.op == "ivar" and i.attr == index:
-                        sizes.add(node.args[0].shape[axis])
+        sizes = index_sizes(body, index)
         if len(sizes) > 1:
             self.fail(f"the index {index} runs over axes of different sizes {sorted(map(str, sizes))}", pos)
         size = next(iter(sizes)) if sizes else None
