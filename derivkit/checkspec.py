@@ -68,6 +68,14 @@ class Settings:
     hidden_dim: str | None = None
     widths: list[int] | None = None
     expect: dict[str, float] = field(default_factory=dict)
+    #: every swept key and its values, in file order: "lr" -> rates, a size name -> widths,
+    #: a choice name (the problem's ``choices:``) -> names; the runs are their Cartesian product.
+    #: ``train.lr`` as a list and ``hidden:`` are read into it too.
+    sweep: dict[str, list] = field(default_factory=dict)
+    select: str = "val_loss"                # or "val_accuracy": how the best setting is chosen
+    retrain_on_all: bool = False            # retrain the best setting on training + validation data
+    #: a test set: {"fraction": f} (split off the data first) or a data mapping like ``data``
+    test: dict | None = None
 
 
 def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
