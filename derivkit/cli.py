@@ -63,7 +63,12 @@ def main() -> None:
 @click.option("--no-train", is_flag=True, help="Skip the training run of the problem's check: section.")
 @click.option("--curve", type=click.Path(), help="Write the training curves to this CSV file.")
 @click.option("--plot", type=click.Path(), help="Plot the loss curves to this PNG (needs matplotlib).")
-def solve(problem, fmt, no_train, curve, plot):
+@click.option("--table", type=click.Path(), metavar="FILE.csv|FILE.json",
+              help="Write the sweep table (one row per setting, mean and std over repeats).")
+@click.option("--plots", type=click.Path(), metavar="DIR",
+              help="Write every picture that applies (curves, sweep, fit, hidden units, regions) "
+                   "as PNG into DIR (needs matplotlib).")
+def solve(problem, fmt, no_train, curve, plot, table, plots):
     """Derive, verify and (unless --no-train) train: the full solution of PROBLEM.
 
     Exit code 0 when everything verified, 1 when a derivation, the gradient
@@ -71,32 +76,16 @@ def solve(problem, fmt, no_train, curve, plot):
     """
     from .solve import solve as run
 
-    if (curve or plot) and no_train:
-        raise click.UsageError(f"{'--curve' if curve else '--plot'} needs training; it cannot go with --no-train")
-    if curve or plot:              # every output checked before any work starts
-        from .problem import load_problem
-        from .training import require_matplotlib
-        problem = load_problem(problem)
-        if not problem.check:
-            raise UserError(f"{'--curve' if curve else '--plot'} needs training, and this problem has no "
-                            "check: section to train with", Location(str(problem.path)))
-        if curve:
-            check_output(curve, "curve")
-        if plot:
-            require_matplotlib()
-            check_output(plot, "plot")
+    wanted = {option: path for option, path in
+              (("curve", curve), ("plot", plot), ("table", table), ("plots", plots)) if path}
+    if wanted:                     # every output checked before any work starts
+        _check_train_outputs(problem, wanted, no_train)
     progress = None if fmt == "json" else _progress_bar()
     try:
         sol = run(problem, train=not no_train, progress=progress)
     finally:
         if progress is not None:
             progress.close()
-    if sol.train is not None and curve:
-        from .training import write_curve
-        write_curve(sol.train, curve)
-    if sol.train is not None and plot:
-        from .training import plot_curve
-        plot_curve(sol.train, plot)
     if fmt == "json":
         _emit_json(sol.to_json())
     elif fmt == "latex":
@@ -105,7 +94,36 @@ def solve(problem, fmt, no_train, curve, plot):
     else:
         from .report import text_report
         click.echo(text_report(sol))
+    if sol.train is not None:      # after the report, so a failed write loses nothing computed
+        from . import training
+        for option, path in wanted.items():
+            getattr(training, _TRAIN_OUTPUTS[option][1])(sol.train, path)
     sys.exit(0 if sol.ok else 1)
+
+
+#: solve's training outputs: option -> (needs matplotlib, writer in derivkit.training)
+_TRAIN_OUTPUTS = {"curve": (False, "write_curve"), "plot": (True, "plot_curve"),
+                  "table": (False, "write_table"), "plots": (True, "write_plots")}
+
+
+def _check_train_outputs(path: str, wanted: dict[str, str], no_train: bool) -> None:
+    """Each --curve/--plot/--table/--plots is usable: training will run, matplotlib is there
+    when a picture is asked for, the path can be written."""
+    from .outputs import check_output_dir
+    from .problem import load_problem
+    names = ", ".join(f"--{option}" for option in wanted)
+    if no_train:
+        raise click.UsageError(f"{names} needs training; it cannot go with --no-train")
+    problem = load_problem(path)
+    if not problem.check:
+        raise UserError(f"{names} needs training, and this problem has no check: section to train with",
+                        Location(str(problem.path)))
+    for option, target in wanted.items():
+        needs_plotting, _ = _TRAIN_OUTPUTS[option]
+        if needs_plotting:
+            from .training import require_matplotlib
+            require_matplotlib()
+        (check_output_dir if option == "plots" else check_output)(target, option)
 
 
 @main.command()

@@ -43,6 +43,20 @@ def check_output(path: str | os.PathLike, what: str = "output") -> Path:
     return p
 
 
+def check_output_dir(path: str | os.PathLike, what: str = "output") -> Path:
+    """``path`` as a folder to write ``what`` into: an existing writable directory, or a new
+    name under one (created when written)."""
+    p = Path(path)
+    if not p.exists():
+        check_output(p, what)               # the same rule as a new file: a writable ancestor
+        return p
+    if not p.is_dir():
+        raise UserError(f"cannot write the {what}: {p} exists and is not a directory", Location(str(p)))
+    if not os.access(p, os.W_OK):
+        raise UserError(f"cannot write the {what}: the directory {p} is not writable", Location(str(p)))
+    return p
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes, what: str = "output") -> None:
     """Write ``data`` to ``path`` completely or not at all."""
     p = check_output(path, what)
