@@ -21,17 +21,17 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yaml.nodes import Node, SequenceNode
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from derivkit.errors import UserError
 from derivkit.training.datasets import (CLASSIFICATION, DATASETS, GENERATORS, MAX_DATA_BYTES, REGRESSION,
-                                        csv_target_error)
-from derivkit.yamlread import Invalid, Reader, file_kind, short
+                                        OptionError, load_csv, part_size, shape_error, source_shape)
+from derivkit.yamlread import Invalid, Reader, file_kind, pairs, short
 
 OPTIMIZERS = ("sgd",)
 INITS = ("xavier", "he", "glorot")
 SPLITS = ("train", "test", "all")
-CHECK_KEYS = ("dims", "data", "train", "repeats", "hidden", "expect")
+CHECK_KEYS = ("dims", "data", "test", "train", "repeats", "hidden", "expect")
 TRAIN_KEYS = ("optimizer", "lr", "batch_size", "epochs", "seed", "momentum", "val_fraction",
               "init", "standardize", "log_every")
 EXPECT_KEYS = ("final_loss_below", "accuracy_above")
@@ -97,6 +97,7 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
     s = Settings(dims={}, data={})
     data = r.ok(_data, f.v("data"), r, base_dir)
     s.data = data or {}
+    s.test = r.ok(_test, f.v("test"), r, base_dir)
     for k, v in r.ok(r.mapping, f.v("dims"), "check.dims", default=[]):
         if k.value not in dim_names:
             r.error(k, f"check.dims: '{short(k.value)}' is not a size of this problem"
@@ -116,6 +117,7 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
         r.error(f["repeats"][0] if "repeats" in f else node,
                 f"check asks for {runs} training runs (learning rates × widths × repeats); "
                 f"at most {MAX_RUNS}")
+    _test_fits(r, s, f.v("test"), base_dir)
     samples = _samples(s.data, base_dir) * (1 - s.val_fraction)
     steps = s.epochs * math.ceil(samples / s.batch_size)
     if steps > MAX_STEPS:
@@ -234,6 +236,9 @@ def _option_checks(r: Reader, base_dir: Path | None) -> dict:
         "limit": lambda node, what: None if r.is_null(node) else r.integer(node, what, 1, MAX_SAMPLES),
         "seed": lambda node, what: r.integer(node, what, 0, MAX_SEED),
         "noise": lambda node, what: r.number(node, what, 0.0, 1e6),
+        "range": lambda node, what: _range(node, what, r),
+        "frequency": lambda node, what: r.number(node, what, 0.0, 1e6, lo_open=True),
+        "amplitude": lambda node, what: r.number(node, what, 0.0, 1e6, lo_open=True),
         "classes": lambda node, what: r.integer(node, what, 2, MAX_CLASSES),
         "split": lambda node, what: r.choice(node, what, SPLITS),
         "path": lambda node, what: _path(node, what, r, base_dir),
@@ -242,21 +247,33 @@ def _option_checks(r: Reader, base_dir: Path | None) -> dict:
     }
 
 
-def _data(node: Node, r: Reader, base_dir: Path | None) -> dict | None:
-    pairs = r.mapping(node, "check.data")
+def _range(node: Node, what: str, r: Reader) -> list[float]:
+    """[lo, hi]: two finite numbers, lo < hi (a reversed or empty range is reported at the list)."""
+    items = r.sequence(node, what)
+    if len(items) != 2:
+        r.fail(node, f"{what} must be a list of two numbers [lo, hi], found {len(items)} item(s)")
+    lo, hi = (r.number(item, f"{what} (each end)") for item in items)
+    if not lo < hi:
+        r.fail(node, f"{what} [{lo:g}, {hi:g}] is {'empty' if lo == hi else 'reversed'}; lo must be below hi")
+    return [lo, hi]
+
+
+def _data(node: Node, r: Reader, base_dir: Path | None, what: str = "check.data") -> dict | None:
+    """A data source mapping (``data:``, or a ``test:`` source when ``what`` says so), checked."""
+    pairs = r.mapping(node, what)
     keys = {k.value: (k, v) for k, v in pairs}
     if ("generator" in keys) == ("dataset" in keys):
-        r.fail(node, f"check.data needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
+        r.fail(node, f"{what} needs exactly one of 'generator' ({', '.join(sorted(GENERATORS))}) "
                      f"or 'dataset' ({', '.join(sorted(DATASETS))})")
     kind, registry, other = (("generator", GENERATORS, DATASETS) if "generator" in keys
                              else ("dataset", DATASETS, GENERATORS))
     name_node = keys[kind][1]
-    name = r.scalar(name_node, f"check.data.{kind}")
+    name = r.scalar(name_node, f"{what}.{kind}")
     if not isinstance(name, str) or name not in registry:
         word = str(name_node.value)
         hint = (f" (did you mean {'dataset' if kind == 'generator' else 'generator'}: {word}?)"
                 if word in other else r.suggest(word, registry))
-        r.fail(name_node, f"check.data.{kind}: unknown {kind} '{short(word)}'; known: "
+        r.fail(name_node, f"{what}.{kind}: unknown {kind} '{short(word)}'; known: "
                           f"{', '.join(sorted(registry))}{hint}")
     params = inspect.signature(registry[name]).parameters
     checks = _option_checks(r, base_dir)
@@ -265,42 +282,81 @@ def _data(node: Node, r: Reader, base_dir: Path | None) -> dict | None:
         if key == kind:
             continue
         if key not in params:
-            r.error(k, f"check.data: unknown option '{short(key)}' for {kind} '{name}'"
+            r.error(k, f"{what}: unknown option '{short(key)}' for {kind} '{name}'"
                        f"{r.suggest(key, params)}; allowed: {', '.join(params) or 'none'}")
             bad = True
             continue
         check = checks.get(key, lambda node, what: r.plain(node))
         try:
-            data[key] = check(v, f"check.data.{key}")
+            data[key] = check(v, f"{what}.{key}")
         except Invalid:
             bad = True
     for key, param in params.items():
         if param.default is inspect.Parameter.empty and key not in keys:
-            r.error(node, f"check.data: {kind} '{name}' needs '{key}'")
+            r.error(node, f"{what}: {kind} '{name}' needs '{key}'")
             bad = True
     if not bad and name == "csv":
-        bad = not r.ok(_csv, data, keys, r, base_dir)
+        bad = not r.ok(_csv, data, keys, r, base_dir, what)
     return None if bad else data
 
 
-def _csv(data: dict, keys: dict, r: Reader, base_dir: Path | None) -> bool:
-    """A CSV source: a regular file within the size limit whose header names the target column."""
+def _test(node: Node, r: Reader, base_dir: Path | None) -> dict:
+    """``test:``: ``{fraction: f}`` (0 < f < 1, split off the data) or a data source checked as ``data:``."""
+    if not isinstance(node, MappingNode):
+        r.fail(node, "check.test must be a mapping: {fraction: 0.25} to split the test set off the data, "
+                     "or a data source such as {generator: sinusoid, n: 200, seed: 1}")
+    if not any(k.value == "fraction" for k, _ in pairs(node)):
+        data = _data(node, r, base_dir, "check.test")
+        if data is None:
+            raise Invalid
+        return data
+    f = r.fields(node, "check.test", {"fraction": True},
+                 lambda key: f"check.test: '{short(key)}' describes a separate test source; with 'fraction' "
+                             "the test set is split off the data and takes no other key")
+    return {"fraction": r.number(f.v("fraction"), "check.test.fraction", 0.0, 1.0, lo_open=True, hi_open=True)}
+
+
+def _test_fits(r: Reader, s: Settings, node: Node | None, base_dir: Path | None) -> None:
+    """A test fraction leaves data to train on; a test source has the data's features, task and classes.
+
+    (A source known only when loaded, such as MNIST, is checked then: datasets.load_test.)
+    """
+    if s.test is None or node is None:
+        return
+    where = {k.value: v for k, v in pairs(node)}
+    if "fraction" in s.test:
+        n = _samples(s.data, base_dir)          # at most this many: the check never fires wrongly
+        rest = n - part_size(n, s.test["fraction"])
+        if rest < 2:
+            r.error(where["fraction"], f"check.test.fraction: {s.test['fraction']:g} of {n} samples leaves "
+                                       f"{rest} to split into training and validation; at least 2 are needed")
+        return
+    problem = shape_error(source_shape(s.data, base_dir), source_shape(s.test, base_dir))
+    if problem is not None:
+        kind = "generator" if "generator" in s.test else "dataset"
+        r.error(where[kind], f"check.test: {problem}; a test set must match the data it tests")
+
+
+def _csv(data: dict, keys: dict, r: Reader, base_dir: Path | None, what: str = "check.data") -> bool:
+    """A CSV source: a regular file within the size limit whose header names the target column and
+    whose rows are numbers (read in full: a CSV file is at most ``MAX_DATA_BYTES``)."""
     path_node = keys["path"][1]
     path = _resolved(data["path"], base_dir)
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
-        r.fail(path_node, f"check.data.path: '{short(data['path'])}' is {file_kind(info)}; "
+        r.fail(path_node, f"{what}.path: '{short(data['path'])}' is {file_kind(info)}; "
                           "a csv dataset is one CSV file")
     if info.st_size > MAX_DATA_BYTES:
-        r.fail(path_node, f"check.data.path: '{short(data['path'])}' is {info.st_size} bytes; at most "
+        r.fail(path_node, f"{what}.path: '{short(data['path'])}' is {info.st_size} bytes; at most "
                           f"{MAX_DATA_BYTES} bytes of CSV are read")
-    try:
-        problem = csv_target_error(path, data["target"])
+    try:                                # the whole table, so validate reports a bad cell too
+        load_csv(path, data["target"], data.get("task"), data.get("limit"))
+    except OptionError as exc:          # an option at fault: at its value
+        message = what + exc.message[4:] if exc.message.startswith("data.") else f"{what}: {exc.message}"
+        r.fail(keys[exc.option][1] if exc.option in keys else path_node, message)
     except UserError as exc:            # the file itself is at fault: reported at the file
         r.error(exc.where or path_node, exc.message)
         raise Invalid from None
-    if problem is not None:
-        r.fail(keys["target"][1], f"check.{problem}")
     return True
 
 

@@ -10,7 +10,8 @@ Data files are read within limits: an IDX file's declared dimensions are checked
 ``MAX_DATA_BYTES`` and against the file's real size before its body is read, and a gzipped file is
 decompressed as a stream, never past the size its header declares (a gzip bomb fails at once).
 A CSV file's size is checked against ``MAX_DATA_BYTES`` before it is opened, and it is read with
-the ``csv`` module (never evaluated) into at most ``MAX_CSV_CELLS`` numbers.
+the ``csv`` module (never evaluated) into at most ``MAX_CSV_CELLS`` numbers.  It must be UTF-8
+text (a UTF-8 byte-order mark, as spreadsheets write, is skipped; UTF-16 is refused by name).
 """
 from __future__ import annotations
 
@@ -124,12 +125,39 @@ def _shuffled(X, y, rng, n_classes: int, name: str) -> Dataset:
 
 # ---------------------------------------------------------------------------- toy generators
 
-def sinusoid(n=1000, seed=0, noise=0.1) -> Dataset:
-    """1-D regression: x uniform on [0, 2π), y = sin(x) + N(0, noise²); y has shape (n, 1)."""
+def _positive(key: str, value) -> float:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value <= 0):
+        raise OptionError(f"data.{key} must be a number > 0, got {value!r}", key)
+    return float(value)
+
+
+def _interval(value) -> tuple[float, float]:
+    """``[lo, hi]``: two finite numbers with lo < hi."""
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                       for v in value)):
+        raise OptionError(f"data.range must be a list of two finite numbers [lo, hi], got {value!r}", "range")
+    lo, hi = float(value[0]), float(value[1])
+    if not lo < hi:
+        raise OptionError(f"data.range [{lo:g}, {hi:g}] is empty or reversed; lo must be below hi", "range")
+    return lo, hi
+
+
+def sinusoid(n=1000, seed=0, noise=0.1, range=(0.0, 2 * np.pi), frequency=1.0, amplitude=1.0) -> Dataset:
+    """1-D regression: y = amplitude·sin(frequency·x) + N(0, noise²), x uniform on ``range``.
+
+    Options: ``n`` samples (>= 2, default 1000); ``seed`` (>= 0, default 0); ``noise`` the
+    standard deviation added to y (>= 0, default 0.1); ``range`` [lo, hi] with lo < hi, both
+    finite (default [0, 2π)); ``frequency`` in radians per unit of x (> 0, default 1);
+    ``amplitude`` (> 0, default 1).  y has shape (n, 1).
+    """
     n, rng = _start(n, seed)
     noise = _noise(noise)
-    x = rng.uniform(0.0, 2 * np.pi, size=(n, 1))
-    y = np.sin(x) + noise * rng.standard_normal((n, 1))
+    lo, hi = _interval(range)
+    frequency, amplitude = _positive("frequency", frequency), _positive("amplitude", amplitude)
+    x = rng.uniform(lo, hi, size=(n, 1))
+    y = amplitude * np.sin(frequency * x) + noise * rng.standard_normal((n, 1))
     return Dataset(x, y, REGRESSION, None, "sinusoid")
 
 
@@ -396,11 +424,17 @@ def _csv_records(path: Path):
     """(line number, fields) of each non-blank record, the header first; located errors for bad text."""
     _csv_file(path)
     try:
+        with path.open("rb") as fh:
+            if fh.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                raise UserError("is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8",
+                                Location(str(path), 1, 1))
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh, strict=True)
             for row in reader:
                 if row and any(cell.strip() for cell in row):
                     yield reader.line_num, [cell.strip() for cell in row]
+    except UserError:
+        raise
     except UnicodeDecodeError as e:
         raise _file_error(path, f"is not UTF-8 text (byte 0x{e.object[e.start]:02x}); save it as UTF-8") from None
     except csv.Error as e:
@@ -565,35 +599,104 @@ def _make_dataset(spec: dict, base_dir: Path | None) -> Dataset:
     return registry[name](**options)
 
 
-def train_val_split(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """Shuffled (train, validation) split, the same for the same seed.
+def part_size(n: int, fraction: float) -> int:
+    """How many of ``n`` samples a split gives its part: round(n × fraction), at least 1, at most n − 1."""
+    return min(max(round(n * fraction), 1), n - 1)
 
-    Classification is stratified: each class's validation count is within 1 of its fair share.
+
+def split_off(ds: Dataset, fraction: float, seed: int = 0, what: str = "fraction") -> tuple[Dataset, Dataset]:
+    """A shuffled (rest, part) split with :func:`part_size` samples in ``part``, the same for the same seed.
+
+    Classification is stratified: each class's count in ``part`` is within 1 of its fair share.
+    ``what`` names the fraction in error messages (``val_fraction``, ``test.fraction``).
     """
-    if (isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real)
-            or not 0 < val_fraction < 1):
-        raise UserError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    if (isinstance(fraction, bool) or not isinstance(fraction, numbers.Real)
+            or not 0 < fraction < 1):
+        raise UserError(f"{what} must be a number strictly between 0 and 1, got {fraction!r}")
     n = len(ds)
     if n < 2:
-        raise UserError(f"dataset {ds.name!r} has {n} sample(s); a train/validation split needs at least 2")
+        raise UserError(f"dataset {ds.name!r} has {n} sample(s); splitting off a {what} needs at least 2")
     rng = np.random.default_rng(_integer("seed", seed, 0))
-    n_val = min(max(round(n * val_fraction), 1), n - 1)
+    n_part = part_size(n, fraction)
     order = rng.permutation(n)
     if ds.task != CLASSIFICATION:
-        return ds.subset(order[n_val:]), ds.subset(order[:n_val])
+        return ds.subset(order[n_part:]), ds.subset(order[:n_part])
     order = order[np.argsort(ds.y[order], kind="stable")]     # grouped by class, random within
-    picks = (2 * np.arange(n_val) + 1) * n // (2 * n_val)       # evenly spread, so classes get their share
-    is_val = np.zeros(n, dtype=bool)
-    is_val[order[picks]] = True
-    return (ds.subset(rng.permutation(np.flatnonzero(~is_val))),
-            ds.subset(rng.permutation(np.flatnonzero(is_val))))
+    picks = (2 * np.arange(n_part) + 1) * n // (2 * n_part)     # evenly spread, so classes get their share
+    in_part = np.zeros(n, dtype=bool)
+    in_part[order[picks]] = True
+    return (ds.subset(rng.permutation(np.flatnonzero(~in_part))),
+            ds.subset(rng.permutation(np.flatnonzero(in_part))))
 
 
-def standardize(train: Dataset, val: Dataset) -> tuple[Dataset, Dataset]:
-    """Features shifted and scaled by the *training* mean and std, so validation stays unseen.
+def train_val_split(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Shuffled, stratified (train, validation) split: :func:`split_off` of the validation part."""
+    return split_off(ds, val_fraction, seed, "val_fraction")
 
-    A constant training feature (std zero, up to rounding) is only shifted.
+
+# ---------------------------------------------------------------------------- test sets
+
+def shape_error(data: tuple, test: tuple) -> str | None:
+    """Why a test source of ``test`` shape cannot test a network fitted to ``data``, or None.
+
+    A shape is (features, task, classes); None in it means "known only when loaded" and matches anything.
+    """
+    (f1, t1, c1), (f2, t2, c2) = data, test
+    if None not in (f1, f2) and f1 != f2:
+        return f"the test set has {f2} feature(s) but the data has {f1}"
+    if None not in (t1, t2) and t1 != t2:
+        return f"the test set is {t2} data but the data is {t1}"
+    if t1 == t2 == CLASSIFICATION and None not in (c1, c2) and c1 != c2:
+        return f"the test set has {c2} classes but the data has {c1}"
+    return None
+
+
+def _shape(ds: Dataset) -> tuple:
+    return ds.n_features, ds.task, ds.n_classes
+
+
+def check_compatible(data_ds: Dataset, test_ds: Dataset) -> str | None:
+    """Why ``test_ds`` cannot test a network trained on ``data_ds`` (features, task, classes), or None."""
+    return shape_error(_shape(data_ds), _shape(test_ds))
+
+
+def source_shape(spec: dict, base_dir: Path | None = None) -> tuple:
+    """(features, task, classes) of a checked data mapping, as far as known without loading it.
+
+    A generator is run on a handful of samples; a CSV file's header gives its features (its task
+    only when ``task`` is given); MNIST and digits are known only when loaded (all None).
+    """
+    if "generator" in spec:
+        options = {k: v for k, v in spec.items() if k != "generator"}
+        options["n"] = max(2, options.get("classes", 2))
+        return _shape(GENERATORS[spec["generator"]](**options))
+    if spec.get("dataset") == "csv":
+        return len(csv_header(_resolve(spec["path"], base_dir))) - 1, spec.get("task"), None
+    return None, None, None
+
+
+def load_test(test: dict, data_ds: Dataset, base_dir: Path | None = None,
+              at: Callable[..., Location | None] | None = None) -> Dataset:
+    """The test set a ``test:`` data mapping describes, checked against the data it tests.
+
+    ``at`` places errors as for :func:`make_dataset` (``at()`` the ``test:`` mapping, ``at(option)``
+    an option); a mismatch of features, task or classes is raised at ``at()``.
+    (``test: {fraction: f}`` is not loaded: it is :func:`split_off` the data.)
+    """
+    test_ds = make_dataset(test, base_dir, at)
+    problem = check_compatible(data_ds, test_ds)
+    if problem is not None:
+        raise UserError(f"check.test: {problem}; a test set must match the data it tests",
+                        at() if at is not None else None)
+    return test_ds
+
+
+def standardize(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
+    """Features shifted and scaled by the *training* mean and std, so validation and test stay unseen.
+
+    Returns the training set and each of ``others`` (validation, test) scaled alike. A constant
+    training feature (std zero, up to rounding) is only shifted.
     """
     mean, std = train.X.mean(axis=0), train.X.std(axis=0)
     std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-    return replace(train, X=(train.X - mean) / std), replace(val, X=(val.X - mean) / std)
+    return tuple(replace(ds, X=(ds.X - mean) / std) for ds in (train, *others))
