@@ -24,7 +24,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from derivkit.errors import UserError
-from derivkit.training.datasets import (CLASSIFICATION, DATASETS, GENERATORS, MAX_DATA_BYTES, REGRESSION,
+from derivkit.training.datasets import (CLASSIFICATION, DATASETS, GENERATORS, MAX_DATA_BYTES, MAX_X, REGRESSION,
                                         OptionError, load_csv, part_size, shape_error, source_shape)
 from derivkit.yamlread import Invalid, Reader, file_kind, pairs, short
 
@@ -237,8 +237,8 @@ def _option_checks(r: Reader, base_dir: Path | None) -> dict:
         "seed": lambda node, what: r.integer(node, what, 0, MAX_SEED),
         "noise": lambda node, what: r.number(node, what, 0.0, 1e6),
         "range": lambda node, what: _range(node, what, r),
-        "frequency": lambda node, what: r.number(node, what, 0.0, 1e6, lo_open=True),
-        "amplitude": lambda node, what: r.number(node, what, 0.0, 1e6, lo_open=True),
+        "frequency": lambda node, what: r.number(node, what, 0.0, MAX_X, lo_open=True),
+        "amplitude": lambda node, what: r.number(node, what, 0.0, MAX_X, lo_open=True),
         "classes": lambda node, what: r.integer(node, what, 2, MAX_CLASSES),
         "split": lambda node, what: r.choice(node, what, SPLITS),
         "path": lambda node, what: _path(node, what, r, base_dir),
@@ -252,7 +252,7 @@ def _range(node: Node, what: str, r: Reader) -> list[float]:
     items = r.sequence(node, what)
     if len(items) != 2:
         r.fail(node, f"{what} must be a list of two numbers [lo, hi], found {len(items)} item(s)")
-    lo, hi = (r.number(item, f"{what} (each end)") for item in items)
+    lo, hi = (r.number(item, f"{what} (each end)", -MAX_X, MAX_X) for item in items)
     if not lo < hi:
         r.fail(node, f"{what} [{lo:g}, {hi:g}] is {'empty' if lo == hi else 'reversed'}; lo must be below hi")
     return [lo, hi]

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derivkit.training.datasets import (
-    CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, load_mnist,
-    make_dataset, read_idx, standardize, train_val_split,
+    CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, check_compatible,
+    load_mnist, make_dataset, part_size, read_idx, source_shape, split_off, standardize, train_val_split,
 )
 from derivkit.errors import UserError
 from helpers import no_hang
@@ -113,6 +113,31 @@ def test_sinusoid_values():
     assert np.allclose(ds.y, np.sin(ds.X))
     residual = GENERATORS["sinusoid"](n=4000, seed=1).y - np.sin(GENERATORS["sinusoid"](n=4000, seed=1).X)
     assert abs(residual.std() - 0.1) < 0.01                     # default noise 0.1
+
+
+@settings(max_examples=40, deadline=None)
+@given(lo=st.floats(-1e3, 1e3), width=st.floats(1e-3, 1e3), frequency=st.floats(0.01, 100),
+       amplitude=st.floats(0.01, 100), seed=st.integers(0, 2**32 - 1))
+def test_sinusoid_options_shape_the_curve(lo, width, frequency, amplitude, seed):
+    hi = lo + width
+    ds = GENERATORS["sinusoid"](n=50, seed=seed, noise=0, range=[lo, hi], frequency=frequency,
+                                amplitude=amplitude)
+    assert np.all((lo <= ds.X) & (ds.X <= hi))
+    assert np.allclose(ds.y, amplitude * np.sin(frequency * ds.X))
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"range": [1, 0]}, "range"), ({"range": [1, 1]}, "range"), ({"range": [0, 1, 2]}, "range"),
+    ({"range": [0, float("inf")]}, "range"), ({"range": [0, "1"]}, "range"), ({"range": 3}, "range"),
+    ({"range": [True, 2]}, "range"), ({"range": [-1e308, 1e308]}, "range"),
+    ({"frequency": 0}, "frequency"), ({"frequency": -1.5}, "frequency"),
+    ({"amplitude": float("nan")}, "amplitude"), ({"amplitude": 0}, "amplitude"), ({"noise": -0.1}, "noise"),
+])
+def test_sinusoid_bad_options_name_the_option(options, option):
+    from derivkit.training.datasets import OptionError
+    with pytest.raises(OptionError) as info:
+        make_dataset({"generator": "sinusoid", **options})
+    assert info.value.option == option
 
 
 def test_ellipse_circle_geometry():
@@ -421,6 +446,48 @@ def test_split_partitions_any_dataset(n, fraction, classes, seed, regression):
         assert np.all(np.abs(np.bincount(val.y, minlength=classes) - share) < 1)
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 300), test=st.floats(0.01, 0.99), val=st.floats(0.01, 0.99),
+       classes=st.integers(1, 5), seed=st.integers(0, 2**32 - 1), regression=st.booleans())
+def test_test_then_validation_split_partitions_the_data(n, test, val, classes, seed, regression):
+    """split_off the test part, then train_val_split the rest: three disjoint parts covering the data,
+    the sizes part_size promises, each classification part stratified."""
+    ds = indexed(n, "regression" if regression else "classification", classes)
+    rest, test_ds = split_off(ds, test, seed)
+    assert len(test_ds) == part_size(n, test) and len(rest) == n - len(test_ds)
+    if len(rest) < 2:
+        return
+    train, val_ds = train_val_split(rest, val, seed)
+    rows = [part.X[:, 0].astype(int).tolist() for part in (train, val_ds, test_ds)]
+    assert sorted(sum(rows, [])) == list(range(n)) and len(train) >= 1
+    if not regression:
+        share = np.bincount(ds.y, minlength=classes) * len(test_ds) / n
+        assert np.all(np.abs(np.bincount(test_ds.y, minlength=classes) - share) < 1)
+
+
+def test_split_off_names_its_fraction():
+    with raises(r"test.fraction must be a number strictly between 0 and 1"):
+        split_off(indexed(10), 1.0, 0, "test.fraction")
+
+
+def test_compatibility_compares_features_task_and_classes():
+    sin, moons = GENERATORS["sinusoid"](n=10), GENERATORS["moons"](n=10)
+    assert check_compatible(sin, GENERATORS["sinusoid"](n=5, seed=2, range=[3, 4])) is None
+    assert check_compatible(moons, GENERATORS["xor"](n=8)) is None
+    two_d = Dataset(np.zeros((4, 2)), np.zeros((4, 1)), "regression", None, "r")
+    three = GENERATORS["spirals"](n=9, classes=3)
+    for a, b in [(sin, moons), (moons, two_d), (moons, three)]:
+        assert check_compatible(a, b) is not None and check_compatible(b, a) is not None
+
+
+def test_source_shape_without_loading(tmp_path):
+    assert source_shape({"generator": "spirals", "classes": 4, "n": 10**5}) == (2, "classification", 4)
+    assert source_shape({"generator": "sinusoid"}) == (1, "regression", None)
+    (tmp_path / "t.csv").write_text("a,b,c,y\n1,2,3,4\n", encoding="utf-8")
+    assert source_shape({"dataset": "csv", "path": "t.csv", "target": "y"}, tmp_path) == (3, None, None)
+    assert source_shape({"dataset": "mnist", "path": "nowhere"}) == (None, None, None)
+
+
 def test_standardize_uses_training_statistics_only():
     train = Dataset(np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]), [0, 1, 0], "classification", 2, "t")
     val = Dataset(np.array([[100.0, 7.0]]), [1], "classification", 2, "v")
@@ -432,6 +499,13 @@ def test_standardize_uses_training_statistics_only():
     assert np.allclose(s_val.X, [[(100 - 3) / std, 2.0]])       # constant feature: shifted, not scaled
     assert np.array_equal(train.X, before)                      # inputs untouched
     assert s_val.y.tolist() == [1] and s_val.name == "v" and s_train.n_classes == 2
+
+
+def test_standardize_scales_every_other_set_by_the_training_statistics():
+    train = Dataset(np.array([[0.0], [2.0]]), np.zeros((2, 1)), "regression", None, "t")
+    val, test = (Dataset(np.array([[v]]), np.zeros((1, 1)), "regression", None, n) for v, n in ((4.0, "v"), (1.0, "s")))
+    s_train, s_val, s_test = standardize(train, val, test)
+    assert s_train.X.ravel().tolist() == [-1.0, 1.0] and s_val.X.item() == 3.0 and s_test.X.item() == 0.0
 
 
 def test_standardize_constant_feature_with_rounding_noise():
@@ -615,6 +689,17 @@ def test_csv_not_utf8_is_an_error(tmp_path):
     path.write_bytes(b"a,y\n1,\xff\n")
     with raises("UTF-8"):
         load_csv(path, "y")
+
+
+def test_csv_utf8_byte_order_mark_is_skipped_and_utf16_is_refused_by_name(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeffa,y\n1,2\n3,4\n".encode("utf-8"))
+    assert load_csv(path, "a").X.ravel().tolist() == [2.0, 4.0]      # the first name is 'a', not BOM+'a'
+    for codec in ("utf-16-le", "utf-16-be"):
+        path.write_bytes("\ufeffa,y\n1,2\n".encode(codec))
+        with raises("UTF-16") as info:
+            load_csv(path, "a")
+        assert (info.value.where.file, info.value.where.line) == (str(path), 1)
 
 
 def test_csv_over_the_size_limit_is_refused_unopened(tmp_path, monkeypatch):

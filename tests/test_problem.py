@@ -280,6 +280,9 @@ BAD_CASES = {
     "47_missing_role": ("symbol 'x' is missing required key 'role'", 4, 6),
     "48_unsupported_tag": ("unsupported YAML tag '!python/name:os.system'", 7, 6),
     "49_recursive_alias": ("recursive YAML alias", 10, 8),
+    "50_sinusoid_range_reversed": ("check.data.range", 13, 46),
+    "51_test_fraction_one": ("check.test.fraction", 14, 20),
+    "52_test_source_other_features": ("check.test:", 14, 21),
 }
 # structural mistakes that the JSON schema can express too
 SCHEMA_REJECTS = {name for name in BAD_CASES if name[:2] in {

@@ -38,6 +38,7 @@ MAX_DATA_BYTES = 256 * 2**20     # the largest IDX body or CSV file read (full M
 MAX_CSV_CELLS = 5_000_000        # numbers in one CSV table (40 MB as float64)
 CSV_AUTO_CLASSES = 10            # a whole-number CSV target with at most this many values is a class
 MAX_CSV_CLASSES = 1000           # classes a CSV target may have with task: classification
+MAX_X = 1e6                      # |x| bound of the sinusoid's range (and of its frequency and amplitude)
 
 
 class OptionError(UserError):
@@ -126,18 +127,18 @@ def _shuffled(X, y, rng, n_classes: int, name: str) -> Dataset:
 # ---------------------------------------------------------------------------- toy generators
 
 def _positive(key: str, value) -> float:
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value <= 0):
-        raise OptionError(f"data.{key} must be a number > 0, got {value!r}", key)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= MAX_X:
+        raise OptionError(f"data.{key} must be a number in (0, {MAX_X:g}], got {value!r}", key)
     return float(value)
 
 
 def _interval(value) -> tuple[float, float]:
-    """``[lo, hi]``: two finite numbers with lo < hi."""
+    """``[lo, hi]``: two numbers within ±``MAX_X`` with lo < hi."""
     if (not isinstance(value, (list, tuple)) or len(value) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and abs(v) <= MAX_X
                        for v in value)):
-        raise OptionError(f"data.range must be a list of two finite numbers [lo, hi], got {value!r}", "range")
+        raise OptionError(f"data.range must be a list of two numbers [lo, hi] within ±{MAX_X:g}, "
+                          f"got {value!r}", "range")
     lo, hi = float(value[0]), float(value[1])
     if not lo < hi:
         raise OptionError(f"data.range [{lo:g}, {hi:g}] is empty or reversed; lo must be below hi", "range")
@@ -149,8 +150,8 @@ def sinusoid(n=1000, seed=0, noise=0.1, range=(0.0, 2 * np.pi), frequency=1.0, a
 
     Options: ``n`` samples (>= 2, default 1000); ``seed`` (>= 0, default 0); ``noise`` the
     standard deviation added to y (>= 0, default 0.1); ``range`` [lo, hi] with lo < hi, both
-    finite (default [0, 2π)); ``frequency`` in radians per unit of x (> 0, default 1);
-    ``amplitude`` (> 0, default 1).  y has shape (n, 1).
+    within ±``MAX_X`` (default [0, 2π)); ``frequency`` in radians per unit of x (in (0, ``MAX_X``],
+    default 1); ``amplitude`` (in (0, ``MAX_X``], default 1).  y has shape (n, 1).
     """
     n, rng = _start(n, seed)
     noise = _noise(noise)
