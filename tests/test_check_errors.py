@@ -141,3 +141,17 @@ def test_load_test_accepts_a_matching_source_and_keeps_it_apart():
     assert isinstance(test, Dataset) and len(test) == 30 and test.n_features == data.n_features
     assert not any(np.array_equal(row, other) for row in test.X for other in data.X)
 
+
+
+def test_a_test_csv_is_numbered_by_the_data_labels(tmp_path):
+    """A test table lacking label 0 keeps 5 as class 1 and 9 as class 2 (not 0 and 1); a label the
+    data never has is an error at the test: mapping."""
+    (tmp_path / "t.csv").write_text("a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate([0, 5, 9] * 3)))
+    (tmp_path / "u.csv").write_text("a,y\n1,9\n2,5\n3,9\n")
+    (tmp_path / "w.csv").write_text("a,y\n1,9\n2,7\n")
+    data = make_dataset({"dataset": "csv", "path": "t.csv", "target": "y"}, tmp_path)
+    test = load_test({"dataset": "csv", "path": "u.csv", "target": "y"}, data, tmp_path, _locate)
+    assert test.y.tolist() == [2, 1, 2] and test.n_classes == 3
+    with pytest.raises(UserError) as info:
+        load_test({"dataset": "csv", "path": "w.csv", "target": "y"}, data, tmp_path, _locate)
+    assert info.value.where == ("test",)

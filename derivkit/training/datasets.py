@@ -58,13 +58,18 @@ REGRESSION = "regression"
 
 @dataclass(eq=False)  # eq=False: comparing arrays with == has no single truth value
 class Dataset:
-    """Features ``X`` (n, d) float64 and targets ``y``: int64 labels (n,) or float64 values (n, k)."""
+    """Features ``X`` (n, d) float64 and targets ``y``: int64 labels (n,) or float64 values (n, k).
+
+    ``labels``: the value each class number stands for in the source (a CSV file's label column),
+    when classes were numbered from such values.
+    """
 
     X: np.ndarray
     y: np.ndarray
     task: str
     n_classes: int | None
     name: str
+    labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.X = np.asarray(self.X, dtype=np.float64)
@@ -468,8 +473,9 @@ def csv_target_error(path, target: str) -> str | None:
             f"columns: {', '.join(names)}")
 
 
-def _csv_classes(path: Path, y: np.ndarray, task: str | None, target: str) -> tuple[str, np.ndarray, int | None]:
-    """The task, the targets (class indices or an (n, 1) column) and the class count (the documented rule)."""
+def _csv_classes(path: Path, y: np.ndarray, task: str | None, target: str) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """The task, the targets (class indices or an (n, 1) column) and the label value of each class
+    (None for regression), by the documented rule."""
     whole = bool(np.all(y == np.round(y)))
     values = np.unique(y) if whole else None
     if task is None:
@@ -483,7 +489,7 @@ def _csv_classes(path: Path, y: np.ndarray, task: str | None, target: str) -> tu
     if len(values) > MAX_CSV_CLASSES:
         raise _file_error(path, f"column {target!r} has {len(values)} distinct labels; at most "
                                 f"{MAX_CSV_CLASSES} classes")
-    return task, np.searchsorted(values, y), len(values)
+    return task, np.searchsorted(values, y), values
 
 
 def load_csv(path, target, task=None, limit=None) -> Dataset:
@@ -515,8 +521,8 @@ def load_csv(path, target, task=None, limit=None) -> Dataset:
         line_row, col = np.argwhere(~np.isfinite(table))[0]
         raise _file_error(path, f"data row {line_row + 1}, column {names[col]!r}: number too large for float64")
     j = names.index(target)
-    task, y, n_classes = _csv_classes(path, table[:, j], task, target)
-    return Dataset(np.delete(table, j, axis=1), y, task, n_classes, path.name)
+    task, y, labels = _csv_classes(path, table[:, j], task, target)
+    return Dataset(np.delete(table, j, axis=1), y, task, None if labels is None else len(labels), path.name, labels)
 
 
 def _csv_numbers(path: Path, records, names: list[str], limit: int | None) -> list[list[float]]:
@@ -676,6 +682,21 @@ def source_shape(spec: dict, base_dir: Path | None = None) -> tuple:
     return None, None, None
 
 
+def _relabelled(test_ds: Dataset, data_ds: Dataset) -> tuple[Dataset, str | None]:
+    """The test set with its classes numbered as the data's (a test CSV may lack a class, which
+    would shift the numbers), or why it cannot be; unchanged unless both number their classes
+    from label values."""
+    if test_ds.labels is None or data_ds.labels is None:
+        return test_ds, None
+    values = test_ds.labels[test_ds.y]
+    index = np.searchsorted(data_ds.labels, values).clip(0, len(data_ds.labels) - 1)
+    unknown = data_ds.labels[index] != values
+    if np.any(unknown):
+        return test_ds, (f"data row {int(np.flatnonzero(unknown)[0]) + 1} of {test_ds.name} has the label "
+                         f"{values[unknown][0]:g}, which {data_ds.name} never has")
+    return replace(test_ds, y=index, n_classes=data_ds.n_classes, labels=data_ds.labels), None
+
+
 def load_test(test: dict, data_ds: Dataset, base_dir: Path | None = None,
               at: Callable[..., Location | None] | None = None) -> Dataset:
     """The test set a ``test:`` data mapping describes, checked against the data it tests.
@@ -684,8 +705,8 @@ def load_test(test: dict, data_ds: Dataset, base_dir: Path | None = None,
     an option); a mismatch of features, task or classes is raised at ``at()``.
     (``test: {fraction: f}`` is not loaded: it is :func:`split_off` the data.)
     """
-    test_ds = make_dataset(test, base_dir, at)
-    problem = check_compatible(data_ds, test_ds)
+    test_ds, problem = _relabelled(make_dataset(test, base_dir, at), data_ds)
+    problem = problem or check_compatible(data_ds, test_ds)
     if problem is not None:
         raise UserError(f"check.test: {problem}; a test set must match the data it tests",
                         at() if at is not None else None)
