@@ -369,7 +369,7 @@ def _test_set(graph: Graph, s: Settings, ds: Dataset, base_dir) -> tuple[Dataset
             rest, test = _split_off(ds, s.test["fraction"], s.seed)
         except UserError as exc:
             raise UserError(exc.message, exc.where or check_at(graph, "test")) from None
-        return rest, test, f"{ds.name} (a fraction {s.test['fraction']:g} held out)"
+        return rest, test, f"{s.test['fraction']:g} of {ds.name}"
     test = make_dataset(s.test, base_dir, at=lambda *option: check_at(graph, "test", *option))
     if test.n_features != ds.n_features or test.task != ds.task:
         raise UserError(f"check.test: {test.name} has {test.n_features} features ({test.task}); the "
