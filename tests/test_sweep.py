@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -212,3 +213,43 @@ def test_a_choice_sweep_needs_the_declared_values():
     assert errors == [] and s.sweep == {"act": ["relu", "tanh"], "lr": [0.1]}
     s, errors = _read(text.replace("tanhh", "tanh"), None)             # no choices: not sweepable
     assert s is None and "act" in errors[0].message
+
+
+# ---------------------------------------------------------------------------- variants
+def _swap_to_tanh(monkeypatch, calls: list):
+    """Settings with H = 2 train the tanh network (standing in for a choice of activation)."""
+    tanh_graph, _ = graph_from_text(NETWORK.replace("sigmoid(z)", "tanh(z)") + BASE, "tanh.yaml")
+    real = run_module._variant
+
+    def variant(graph, choices, dims):
+        calls.append(dims["H"])
+        return real(tanh_graph if dims["H"] == 2 else graph, choices, dims)
+    monkeypatch.setattr(run_module, "_variant", variant)
+
+
+def test_a_new_variant_is_derived_gradient_checked_once_and_trains_like_its_own_problem(monkeypatch):
+    import derivkit.gradcheck as gradcheck_module
+    checked = []
+    real_check = gradcheck_module.gradcheck
+    monkeypatch.setattr(gradcheck_module, "gradcheck", lambda g, d, **kw: checked.append(g) or real_check(g, d, **kw))
+    calls = []
+    _swap_to_tanh(monkeypatch, calls)
+    r = trained("  sweep: {H: [2, 3], lr: [0.05, 0.1]}\n")
+    assert calls == [2, 3] and len(checked) == 1          # compiled once per structure and size; lr reuses it
+    monkeypatch.undo()
+    direct = trained("  sweep: {lr: [0.05, 0.1]}\n", check=BASE.replace("H: 3", "H: 2"),
+                     network=NETWORK.replace("sigmoid(z)", "tanh(z)"))
+    assert [run["loss"] for run in r.runs[:2]] == [run["loss"] for run in direct.runs]
+
+
+def test_a_variant_failing_the_gradient_check_names_its_setting(monkeypatch):
+    import derivkit.gradcheck as gradcheck_module
+    real_check = gradcheck_module.gradcheck
+    monkeypatch.setattr(gradcheck_module, "gradcheck",
+                        lambda g, d, **kw: replace(real_check(g, d, **kw), passed=False))
+    _swap_to_tanh(monkeypatch, [])
+    text = NETWORK + BASE + "  sweep: {H: [3, 2]}\n"
+    with pytest.raises(UserError) as err:
+        run_check(*graph_from_text(text, "g.yaml"))
+    assert "H = 2" in err.value.message and "gradient check" in err.value.message
+    assert err.value.where.line == locate(text, "sweep")[0]

@@ -50,6 +50,12 @@ after each epoch.  ``accuracy`` is the final validation accuracy for classificat
   (for a sigmoid output with cross-entropy this is exactly ``ŷ > 0.5``; it is equally right
   for losses written on logits and for the squared error).
 
+Per run also ``train_accuracy`` per epoch (classification), ``iterations`` (with
+``log_every`` N: the step, the mean training loss of the last N minibatches and the
+validation loss and accuracy then) and ``test_loss``/``test_accuracy`` with a test set.
+The test set is split off first (or loaded), then validation; features are standardized
+with the training set's mean and std, test included.
+
 With a sweep the top-level fields describe the best setting: the lowest mean final
 validation loss (or, with ``select: val_accuracy``, the highest mean final validation
 accuracy, ties by loss); a setting with a diverged run is never best while another is not.
@@ -201,6 +207,7 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
     runs: list[dict] = []
     table: list[dict] = []
     fits: list[Fitted] = []
+    picks: list[dict] = []              # each setting's best repeat
     for setting in plan:
         vg, comp = builder.build(setting)
         width = setting.get(s.hidden_dim) if s.hidden_dim else None
@@ -222,15 +229,15 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
             group.append(run)
         table.append(_summarise(group, setting, width, s))
         pick = min(range(len(group)), key=lambda i: _rank(group[i], s.select))
+        picks.append(group[pick])
         fits.append(_fitted(setting, vg, comp, params[pick], binding, split, group[pick]))
 
     best_i = min(range(len(table)), key=lambda i: _rank(table[i], s.select))
     top = table[best_i]
     retrained, fitted = None, fits[best_i]
     if s.retrain_on_all:
-        seed = runs[[r["run"] for r in runs].index(_best_run(runs, top["setting"], s.select))]["seed"]
-        retrained, fitted = _retrain(builder, top["setting"], binding, s, train_ds, val_ds, test_ds, seed,
-                                     len(runs), progress)
+        retrained, fitted = _retrain(builder, top["setting"], binding, s, train_ds, val_ds, test_ds,
+                                     picks[best_i]["seed"], len(runs), progress)
     sweep = []
     for i, row in enumerate(table):
         entry = {k: v for k, v in row.items() if k not in _CURVES}
@@ -404,12 +411,6 @@ def _fitted(setting: dict, vg: Graph, comp: Compiled, params: dict, binding: Bin
                   metrics=json_safe(metrics))
 
 
-def _best_run(runs: list[dict], setting: dict, select: str) -> int:
-    """The run index of a setting's best repeat."""
-    mine = [r for r in runs if r["setting"] == setting]
-    return min(mine, key=lambda r: _rank(r, select))["run"]
-
-
 def _retrain(builder: _Builder, setting: dict, binding: Binding, s: Settings, train: Dataset, val: Dataset,
              test: Dataset | None, seed: int, run_index: int, progress) -> tuple[dict, Fitted]:
     """The best setting trained again, same epochs and seed, on training + validation data
@@ -436,9 +437,9 @@ def _mean_std(rows: list[list]) -> tuple[list, list]:
     return A.mean(axis=0).tolist(), A.std(axis=0).tolist()
 
 
-def _final(group: list[dict], key: str) -> tuple[float | None, float | None]:
-    """Mean and std of a final value over a setting's runs; None if any run lacks it."""
-    values = [g.get(key) for g in group]
+def _final(values: list) -> tuple[float | None, float | None]:
+    """Mean and std of a final value over a setting's runs (NaN when one diverged); None if a
+    run has none (accuracy on regression data)."""
     if not values or any(v is None for v in values):
         return None, None
     return float(np.mean(values)), float(np.std(values))
@@ -449,19 +450,12 @@ def _summarise(group: list[dict], setting: dict, width, s: Settings) -> dict:
     loss, std_loss = _mean_std([g["loss"] for g in group])
     val_loss, std_val_loss = _mean_std([g["val_loss"] for g in group])
     row = {"setting": setting, "lr": setting["lr"], "width": width, "runs": len(group)}
-    for name, key in (("final_loss", "final_loss"), ("final_val_loss", "final_val_loss"),
-                      ("accuracy", "accuracy")):
-        row[name], row[f"{name}_std"] = _final(group, key)
-    row["final_loss"] = float(np.mean([g["final_loss"] for g in group]))      # NaN when one diverged
-    row["final_val_loss"] = float(np.mean([g["final_val_loss"] for g in group]))
-    for g in group:
-        g["final_train_accuracy"] = g["train_accuracy"][-1]
-    row["train_accuracy"], row["train_accuracy_std"] = _final(group, "final_train_accuracy")
-    for g in group:
-        del g["final_train_accuracy"]
+    finals = {"final_loss": [g["final_loss"] for g in group], "final_val_loss": [g["final_val_loss"] for g in group],
+              "accuracy": [g["accuracy"] for g in group], "train_accuracy": [g["train_accuracy"][-1] for g in group]}
     if "test_loss" in group[0]:
-        row["test_loss"], row["test_loss_std"] = _final(group, "test_loss")
-        row["test_accuracy"], row["test_accuracy_std"] = _final(group, "test_accuracy")
+        finals.update(test_loss=[g["test_loss"] for g in group], test_accuracy=[g["test_accuracy"] for g in group])
+    for name, values in finals.items():
+        row[name], row[f"{name}_std"] = _final(values)
     row["diverged"] = sum(bool(g["diverged"]) for g in group)
     has_acc = any(a is not None for g in group for a in g["val_accuracy"])
     val_acc, std_val_acc = _mean_std([g["val_accuracy"] for g in group])
