@@ -9,7 +9,8 @@ loaded.  The keys are described in ``derivkit/train.py``'s module docstring.
 Limits (so that a hostile file fails in well under a second instead of exhausting the
 machine): at most :data:`MAX_SAMPLES` samples, training sizes and hidden widths at most
 :data:`MAX_TRAIN_DIM`, :data:`MAX_CLASSES` classes, :data:`MAX_EPOCHS` epochs and
-:data:`MAX_STEPS` minibatch steps per run (epochs × training samples / batch size), and
+:data:`MAX_STEPS` minibatch steps per run (epochs × training samples / batch size),
+:data:`MAX_LOGGED_SAMPLES` validation samples evaluated for ``log_every`` per run, and
 :data:`MAX_RUNS` runs (the product of every swept list × repeats).
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ MAX_TRAIN_DIM = 4096        # check.dims values and hidden widths
 MAX_CLASSES = 1000          # data.classes
 MAX_EPOCHS = 100_000
 MAX_STEPS = 2_000_000       # minibatch steps in one run
+MAX_LOGGED_SAMPLES = 10 * MAX_STEPS   # validation samples evaluated by log_every in one run
 MAX_RUNS = 1000             # the product of the swept lists x repeats
 MAX_SEED = 2**32 - 1
 DEFAULT_SAMPLES = 1000      # a generator's n when not given
@@ -133,6 +135,13 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
         r.error(f["train"][0] if "train" in f else node,
                 f"check asks for {s.epochs} epochs of {math.ceil(samples / s.batch_size)} minibatch steps "
                 f"({steps} steps per run); at most {MAX_STEPS}: use fewer epochs or larger batches")
+    elif s.log_every:
+        logged = steps // s.log_every * math.ceil(_samples(s.data, base_dir) * s.val_fraction)
+        if logged > MAX_LOGGED_SAMPLES:
+            at = next(v for k, v in f.v("train").value if k.value == "log_every")
+            r.error(at, f"check.train.log_every: {s.log_every} evaluates the validation set "
+                        f"{steps // s.log_every} times ({logged} samples per run); at most "
+                        f"{MAX_LOGGED_SAMPLES}: log less often")
     return None if r.n_errors > before else s
 
 

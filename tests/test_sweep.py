@@ -186,6 +186,16 @@ def test_bad_sweep_keys_are_located(extra, at, words):
     assert e.where.line == line + text[:start].count("\n"), str(e)
 
 
+def test_logging_too_often_on_a_large_validation_set_is_refused_before_training():
+    check = BASE.replace("n: 200", "n: 100000").replace("batch_size: 8, epochs: 2", "batch_size: 4, epochs: 1")
+    text = NETWORK + check.replace("epochs: 1, seed: 0}", "epochs: 1, seed: 0, log_every: 5}")
+    with pytest.raises(UserError) as err:
+        graph_from_text(text, "big.yaml")
+    e = err.value.errors[0] if isinstance(err.value, UserErrors) else err.value
+    assert "log_every" in e.message and (e.where.line, e.where.column) == locate(text, "5}")
+    graph_from_text(text.replace("log_every: 5", "log_every: 5000"), "ok.yaml")
+
+
 def test_select_accuracy_on_regression_is_located_at_select():
     text = REGRESSION + BASE.replace("ellipse_circle", "sinusoid") + "  select: val_accuracy\n"
     with pytest.raises(UserError) as err:
