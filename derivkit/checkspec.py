@@ -9,8 +9,9 @@ loaded.  The keys are described in ``derivkit/train.py``'s module docstring.
 Limits (so that a hostile file fails in well under a second instead of exhausting the
 machine): at most :data:`MAX_SAMPLES` samples, training sizes and hidden widths at most
 :data:`MAX_TRAIN_DIM`, :data:`MAX_CLASSES` classes, :data:`MAX_EPOCHS` epochs and
-:data:`MAX_STEPS` minibatch steps per run (epochs × training samples / batch size), and
-:data:`MAX_RUNS` runs (learning rates × widths × repeats).
+:data:`MAX_STEPS` minibatch steps per run (epochs × training samples / batch size),
+:data:`MAX_LOGGED_SAMPLES` validation samples evaluated for ``log_every`` per run, and
+:data:`MAX_RUNS` runs (the product of every swept list × repeats).
 """
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from derivkit.yamlread import Invalid, Reader, file_kind, pairs, short
 OPTIMIZERS = ("sgd",)
 INITS = ("xavier", "he", "glorot")
 SPLITS = ("train", "test", "all")
-CHECK_KEYS = ("dims", "data", "test", "train", "repeats", "hidden", "expect")
+CHECK_KEYS = ("dims", "data", "test", "train", "select", "retrain_on_all", "sweep", "repeats", "hidden",
+              "expect")
+SELECT = ("val_loss", "val_accuracy")
 TRAIN_KEYS = ("optimizer", "lr", "batch_size", "epochs", "seed", "momentum", "val_fraction",
               "init", "standardize", "log_every")
 EXPECT_KEYS = ("final_loss_below", "accuracy_above")
@@ -41,7 +44,8 @@ MAX_TRAIN_DIM = 4096        # check.dims values and hidden widths
 MAX_CLASSES = 1000          # data.classes
 MAX_EPOCHS = 100_000
 MAX_STEPS = 2_000_000       # minibatch steps in one run
-MAX_RUNS = 1000             # learning rates x widths x repeats
+MAX_LOGGED_SAMPLES = 10 * MAX_STEPS   # validation samples evaluated by log_every in one run
+MAX_RUNS = 1000             # the product of the swept lists x repeats
 MAX_SEED = 2**32 - 1
 DEFAULT_SAMPLES = 1000      # a generator's n when not given
 MNIST_SAMPLES = 70_000      # the most a dataset without `limit` is assumed to hold
@@ -79,12 +83,15 @@ class Settings:
 
 
 def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
-               base_dir: Path | None = None, key: Node | None = None) -> Settings | None:
+               base_dir: Path | None = None, key: Node | None = None, *,
+               choices: dict[str, list[str]] | None = None) -> Settings | None:
     """Check ``check:`` (its YAML node); None when an error was recorded in ``r``.
 
     ``dim_names`` are the problem's size names, ``data_dims`` those the data decides
     (the input's and the target's); a relative data path is looked up under ``base_dir``;
-    ``key`` (the ``check`` key) is where a missing ``data`` is reported.
+    ``key`` (the ``check`` key) is where a missing ``data`` is reported; ``choices`` (the
+    problem's ``choices:``, name -> declared values) are what ``sweep`` may name besides
+    ``lr`` and sizes.
     """
     before = r.n_errors
     if not r.ok(r.mapping, node, "check"):
@@ -106,24 +113,36 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
         size = r.ok(r.integer, v, f"check.dims.{k.value}", 1, MAX_TRAIN_DIM)
         if size is not None:
             s.dims[k.value] = size
-    r.ok(_train, f.v("train"), r, s)
+    swept: list[tuple[str, list, Node]] = []           # (key, values, where it was given)
+    r.ok(_hidden, f.v("hidden"), r, s, dim_names, data_dims, swept)   # before train.lr: widths sweep outermost
+    r.ok(_train, f.v("train"), r, s, swept)
+    s.select = r.ok(r.choice, f.v("select"), "check.select", SELECT, default="val_loss")
+    s.retrain_on_all = r.ok(r.flag, f.v("retrain_on_all"), "check.retrain_on_all", default=False)
     s.repeats = r.ok(r.integer, f.v("repeats"), "check.repeats", 1, MAX_RUNS, default=1)
-    r.ok(_hidden, f.v("hidden"), r, s, dim_names, data_dims)
+    r.ok(_sweep, f.v("sweep"), r, dim_names, data_dims, choices or {}, swept)
+    _gather_sweep(r, s, swept)
     r.ok(_expect, f.v("expect"), r, s)
     if r.n_errors > before:
         return None
-    runs = len(s.lrs) * len(s.widths or [None]) * s.repeats
+    runs = math.prod(len(values) for values in s.sweep.values()) * s.repeats
     if runs > MAX_RUNS:
-        r.error(f["repeats"][0] if "repeats" in f else node,
-                f"check asks for {runs} training runs (learning rates × widths × repeats); "
+        r.error(f["repeats"][0] if "repeats" in f else f["sweep"][0] if "sweep" in f else node,
+                f"check asks for {runs} training runs (the product of the swept lists × repeats); "
                 f"at most {MAX_RUNS}")
     _test_fits(r, s, f.v("test"), base_dir)
-    samples = _samples(s.data, base_dir) * (1 - s.val_fraction)
+    samples = _samples(s.data, base_dir) * (1 if s.retrain_on_all else 1 - s.val_fraction)
     steps = s.epochs * math.ceil(samples / s.batch_size)
     if steps > MAX_STEPS:
         r.error(f["train"][0] if "train" in f else node,
                 f"check asks for {s.epochs} epochs of {math.ceil(samples / s.batch_size)} minibatch steps "
                 f"({steps} steps per run); at most {MAX_STEPS}: use fewer epochs or larger batches")
+    elif s.log_every:
+        logged = steps // s.log_every * math.ceil(_samples(s.data, base_dir) * s.val_fraction)
+        if logged > MAX_LOGGED_SAMPLES:
+            at = next(v for k, v in f.v("train").value if k.value == "log_every")
+            r.error(at, f"check.train.log_every: {s.log_every} evaluates the validation set "
+                        f"{steps // s.log_every} times ({logged} samples per run); at most "
+                        f"{MAX_LOGGED_SAMPLES}: log less often")
     return None if r.n_errors > before else s
 
 
@@ -139,7 +158,7 @@ def _samples(data: dict, base_dir: Path | None) -> int:
     return DEFAULT_SAMPLES if "generator" in data else MNIST_SAMPLES
 
 
-def _train(node: Node, r: Reader, s: Settings) -> None:
+def _train(node: Node, r: Reader, s: Settings, swept: list) -> None:
     f = r.fields(node, "check.train", {key: False for key in TRAIN_KEYS})
     if "optimizer" in f:
         s.optimizer = r.ok(_optimizer, f.v("optimizer"), r, default="sgd")
@@ -152,6 +171,8 @@ def _train(node: Node, r: Reader, s: Settings) -> None:
             rates = [r.ok(r.number, v, "check.train.lr", 0.0, lo_open=True) for v in items]
             s.lrs = [x for x in rates if x is not None] or s.lrs
             s.lr_sweep = len(items) > 1
+            if items and None not in rates:
+                swept.append(("lr", list(s.lrs), lr))
         else:
             s.lrs = [r.ok(r.number, lr, "check.train.lr (the learning rate)", 0.0, lo_open=True,
                           default=0.01)]
@@ -186,7 +207,8 @@ def _init(node: Node, r: Reader) -> str | float:
                  f"found '{short(str(node.value))}'{r.suggest(str(node.value), INITS)}")
 
 
-def _hidden(node: Node, r: Reader, s: Settings, dim_names: set[str], data_dims: set[str]) -> None:
+def _hidden(node: Node, r: Reader, s: Settings, dim_names: set[str], data_dims: set[str],
+            swept: list) -> None:
     if isinstance(node, SequenceNode):
         free = [d for d in s.dims if d not in data_dims]
         if len(free) != 1:
@@ -212,6 +234,56 @@ def _hidden(node: Node, r: Reader, s: Settings, dim_names: set[str], data_dims: 
     if None in widths:
         raise Invalid
     s.hidden_dim, s.widths = dim, widths
+    swept.append((dim, widths, node))
+
+
+def _sweep(node: Node, r: Reader, dim_names: set[str], data_dims: set[str], choices: dict[str, list[str]],
+           swept: list) -> None:
+    """``sweep:``: each key ``lr``, a size name or a choice name, with a non-empty list of values."""
+    for k, v in r.mapping(node, "check.sweep"):
+        name = k.value
+        what = f"check.sweep.{short(name)}"
+        if name == "lr":
+            check = lambda item: r.number(item, f"{what} (a learning rate)", 0.0, lo_open=True)
+        elif name in dim_names and name not in data_dims:
+            check = lambda item: r.integer(item, f"{what} (a width)", 0, MAX_TRAIN_DIM)
+        elif name in choices:
+            check = lambda item, options=choices[name]: r.choice(item, what, options)
+        else:
+            known = ["lr", *sorted(dim_names - data_dims), *choices]
+            why = (f"'{short(name)}' is fixed by the data and cannot be swept" if name in data_dims else
+                   f"'{short(name)}' is not a learning rate, size or choice of this problem"
+                   f"{r.suggest(name, known)}")
+            r.error(k, f"check.sweep: {why} (sweepable: {', '.join(known)})")
+            continue
+        items = r.ok(r.sequence, v, what, MAX_RUNS)
+        if items is None:
+            continue
+        if not items:
+            r.error(v, f"{what}: the list of values is empty")
+            continue
+        values = [r.ok(check, item) for item in items]
+        if None not in values:
+            swept.append((name, values, k))
+
+
+def _gather_sweep(r: Reader, s: Settings, swept: list) -> None:
+    """``Settings.sweep`` from ``hidden:``, ``train.lr`` lists and ``sweep:`` (in that order, so that
+    old files sweep as before); a key given twice is an error at its later place in the file."""
+    first: dict[str, Node] = {}
+    for name, values, where in sorted(swept, key=lambda e: e[2].start_mark.index):
+        if name in first:
+            r.error(where, f"check: '{short(name)}' is swept twice (also at line "
+                           f"{first[name].start_mark.line + 1})")
+        first[name] = where
+    for name, values, where in swept:
+        s.sweep.setdefault(name, values)
+    if s.hidden_dim is None:            # a width sweep given in sweep: is the old fields' width too
+        sizes = [name for name, _, _ in swept if name != "lr" and isinstance(s.sweep[name][0], int)]
+        if sizes:
+            s.hidden_dim, s.widths = sizes[0], list(s.sweep[sizes[0]])
+    if "lr" in s.sweep:
+        s.lrs, s.lr_sweep = list(s.sweep["lr"]), len(s.sweep["lr"]) > 1
 
 
 def _expect(node: Node, r: Reader, s: Settings) -> None:

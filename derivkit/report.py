@@ -38,13 +38,92 @@ def text_report(sol) -> str:
         lines += ["", f"Gradient check (central differences, float64): max relative error "
                       f"{gc.max_rel_error:.2e} -> {'passed' if gc.passed else 'FAILED'}"]
     if sol.train:
-        t = sol.train
-        acc = t.accuracy
-        lines += ["", f"Training: final loss {_loss(t.final_loss)}" + (f", validation accuracy {acc:.3f}"
-                                                                     if acc is not None else "")]
-        lines.append(f"  loss per epoch: {', '.join(_loss(x) for x in t.loss)}")
-        lines.append(f"  expectation: {'met' if t.passed else 'MISSED'}")
+        lines += ["", *training_lines(sol.train)]
     return "\n".join(lines)
+
+
+def training_lines(t) -> list[str]:
+    """The training check in words: the data, the sweep table, the best setting, test and
+    retrained metrics, the best curve per epoch, and the expectation when the file sets one."""
+    acc = t.accuracy
+    lines = [f"Training: final loss {_loss(t.final_loss)}" + (f", validation accuracy {acc:.3f}"
+                                                            if acc is not None else "")]
+    d = t.data
+    lines.append(f"  data: {d['name']}, {d['n_train']} training / {d['n_val']} validation"
+                 + (f" / {d['n_test']} test ({d['test']})" if "n_test" in d else "") + " samples")
+    if len(t.sweep) > 1:
+        lines += _sweep_table(t)
+    if t.best is not None:
+        best = next(row for row in t.sweep if row.get("best"))
+        lines.append(f"  best: {_setting(best['setting'])}: final loss {_loss(best['final_loss'])}, "
+                     f"validation loss {_loss(best['final_val_loss'])}"
+                     + (f", validation accuracy {best['accuracy']:.3f}" if best.get("accuracy") is not None else "")
+                     + f" (chosen by {t.select.replace('_', ' ')})")
+    if t.test is not None:
+        x = t.test
+        spread = t.sweep[0]["runs"] > 1
+        lines.append(f"  test ({x['n']} samples): loss {_pm(x['loss'], spread and x['loss_std'], _loss)}"
+                     + (f", accuracy {_pm(x['accuracy'], spread and x['accuracy_std'], _acc)}"
+                        if x.get("accuracy") is not None else ""))
+    if t.retrained is not None:
+        x = t.retrained
+        lines.append(f"  retrained on training + validation ({x['n_train']} samples): final loss "
+                     f"{_loss(x['final_loss'])}"
+                     + (f", training accuracy {x['train_accuracy']:.3f}" if x.get("train_accuracy") is not None else "")
+                     + (f", test loss {_loss(x['test_loss'])}" if "test_loss" in x else "")
+                     + (f", test accuracy {x['test_accuracy']:.3f}" if x.get("test_accuracy") is not None else ""))
+    lines.append(f"  loss per epoch: {', '.join(_loss(x) for x in t.loss)}")
+    lines.append(f"  validation loss per epoch: {', '.join(_loss(x) for x in t.val_loss)}")
+    if t.train_accuracy and any(a is not None for a in t.train_accuracy):
+        lines.append(f"  training accuracy per epoch: {', '.join(_acc(a) for a in t.train_accuracy)}")
+        lines.append(f"  validation accuracy per epoch: {', '.join(_acc(a) for a in t.val_accuracy)}")
+    for name, e in t.expect.items():
+        lines.append(f"  expectation: {'met' if e['met'] else 'MISSED'} ({name.replace('_', ' ')} "
+                     f"{e['limit']:g}: {_loss(e['value']) if 'loss' in name else _acc(e['value'])})")
+    return lines
+
+
+def _sweep_table(t) -> list[str]:
+    """One row per setting: its swept values, then mean ± std of the finals; the best marked *."""
+    keys = list(t.sweep[0]["setting"])
+    cols = [("final_loss", "train loss", _loss), ("final_val_loss", "val loss", _loss)]
+    cols += [(k, title, _acc) for k, title in (("train_accuracy", "train acc"), ("accuracy", "val acc"))
+             if any(row.get(k) is not None for row in t.sweep)]
+    cols += [(k, title, f) for k, title, f in (("test_loss", "test loss", _loss), ("test_accuracy", "test acc", _acc))
+             if any(row.get(k) is not None for row in t.sweep)]
+    runs = t.sweep[0]["runs"]
+    head = [*keys, *(title for _, title, _ in cols)]
+    body = [[_value(row["setting"][k]) for k in keys]
+            + [_pm(row.get(k), row.get(f"{k}_std"), f) if runs > 1 else f(row.get(k)) for k, _, f in cols]
+            + (["diverged"] if row.get("diverged") else [])
+            for row in t.sweep]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *[r[:len(head)] for r in body])]
+    fmt = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))
+    what = f"mean ± std over {runs} repeats" if runs > 1 else "one run each"
+    out = [f"  sweep ({len(t.sweep)} settings, {what}; * = best by {t.select.replace('_', ' ')}):",
+           "    " + fmt(head)]
+    for row, cells in zip(t.sweep, body):
+        out.append(("  * " if row.get("best") else "    ") + fmt(cells) + "".join(f"  {c}" for c in cells[len(head):]))
+    return out
+
+
+def _setting(setting: dict) -> str:
+    return ", ".join(f"{k} = {_value(v)}" for k, v in setting.items())
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _acc(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _pm(mean, std, fmt) -> str:
+    """mean ± std (std to the same places), or just the mean when there is no spread to show."""
+    if mean is None or std is None or std is False:
+        return fmt(mean)
+    return f"{fmt(mean)} ± {fmt(std)}"
 
 
 def _points(a) -> str:

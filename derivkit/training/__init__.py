@@ -9,7 +9,7 @@ Nothing here knows how to backpropagate.  One module per job:
 * :mod:`.init` — initial weights;
 * :mod:`.loop` — SGD epochs and evaluation;
 * :mod:`.run` — sweeps, repeats, summaries, expectations: :func:`run_check` → :class:`TrainResult`;
-* :mod:`.curves` — the curves as CSV or PNG, output paths checked first.
+* :mod:`.curves` — the curves as CSV or PNG and the sweep table, output paths checked first.
 """
 import importlib
 
@@ -19,6 +19,7 @@ _HOME = {
     "Binding": "binding", "bind_data": "binding",
     "Compiled": "compile", "compile_problem": "compile",
     "plot_curve": "curves", "require_matplotlib": "curves", "write_curve": "curves",
+    "write_table": "curves",
     "init_params": "init",
     "sgd_epoch": "loop",
     "TrainResult": "run", "planned_epochs": "run", "run_check": "run",

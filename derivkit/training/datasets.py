@@ -315,7 +315,7 @@ def _npz_parts(path: Path, parts: list[str]) -> list[tuple[np.ndarray, np.ndarra
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise _file_error(path, f"not a readable .npz file ({e})") from None
     if not hasattr(data, "files"):
-        raise _file_error(path, f"holds a single array, expected an .npz with x_train and y_train")
+        raise _file_error(path, "holds a single array, expected an .npz with x_train and y_train")
     try:
         out = []
         for part in parts:
@@ -390,7 +390,7 @@ def load_mnist(path, limit=None, split="train") -> Dataset:
     if y.dtype.kind == "f" and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() > 9)):
-        raise _file_error(path, f"MNIST labels must be integers 0..9")
+        raise _file_error(path, "MNIST labels must be integers 0..9")
     return Dataset(_pixels(x, path), y, CLASSIFICATION, 10, "mnist")
 
 
@@ -719,6 +719,11 @@ def standardize(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
     Returns the training set and each of ``others`` (validation, test) scaled alike. A constant
     training feature (std zero, up to rounding) is only shifted.
     """
-    mean, std = train.X.mean(axis=0), train.X.std(axis=0)
-    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    mean, std = standardization(train)
     return tuple(replace(ds, X=(ds.X - mean) / std) for ds in (train, *others))
+
+
+def standardization(train: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The training set's per-feature mean and std (1 for a constant feature): x ↦ (x − mean) / std."""
+    mean, std = train.X.mean(axis=0), train.X.std(axis=0)
+    return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)

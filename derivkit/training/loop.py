@@ -3,7 +3,8 @@
 The per-sample loss is averaged over the minibatch, and so are the gradients.  ``loss`` is
 the mean training loss of each epoch (the running mean over its minibatches, before each
 update); ``val_loss`` the mean loss on the validation set after each epoch; ``accuracy``
-the validation accuracy for classification data (see :mod:`derivkit.training.run`).
+the validation accuracy for classification data (see :mod:`derivkit.training.run`);
+``train_accuracy`` the same on the training set after each epoch.
 """
 from __future__ import annotations
 
@@ -22,8 +23,16 @@ from ..checkspec import Settings
 EVAL_CHUNK = 4096          # samples per call when evaluating the validation set
 
 
-def train_one(comp: Compiled, binding: Binding, tr: Data, va: Data, s: Settings, lr: float, seed: int,
-               run_index: int, progress) -> dict:
+def train_one(comp: Compiled, binding: Binding, tr: Data, va: Data | None, s: Settings, lr: float, seed: int,
+              run_index: int, progress) -> dict:
+    """One run: ``s.epochs`` epochs of SGD from the initial weights of ``seed``.
+
+    Per epoch: the mean training loss (over its minibatches, before each update), the
+    validation loss and accuracy after it (None without ``va``), and for classification the
+    training accuracy after it (one more pass over the training set).  With ``s.log_every``
+    N, every N minibatches: the mean training loss of those N and the validation loss and
+    accuracy at that moment (``iterations``).  A run whose loss stops being a number ends.
+    """
     rng = np.random.default_rng(seed)
     params = init_params(comp.graph, comp.dims, s.init, rng)
     velocity = {k: np.zeros_like(v) for k, v in params.items()} if s.momentum else None
@@ -32,17 +41,13 @@ def train_one(comp: Compiled, binding: Binding, tr: Data, va: Data, s: Settings,
     losses: list = []
     val_losses: list = []
     accs: list = []
-    iter_loss: list = []
+    train_accs: list = []
     seconds = 0.0
     diverged = False
-    window, window_n = 0.0, 0
-    def on_batch(mean_loss: float) -> None:
-        nonlocal window, window_n
-        window += mean_loss
-        window_n += 1
-        if window_n == s.log_every:
-            iter_loss.append(window / window_n)
-            window, window_n = 0.0, 0
+    log = _IterationLog(s.log_every, lambda: evaluate(comp, binding, params, va) if va is not None
+                        else (math.nan, None)) if s.log_every else None
+    classify = binding.accuracy_rule is not None and not (binding.accuracy_rule == "argmax"
+                                                          and comp.prediction is None)
 
     for epoch in range(s.epochs):
         t0 = time.perf_counter()
@@ -50,22 +55,53 @@ def train_one(comp: Compiled, binding: Binding, tr: Data, va: Data, s: Settings,
         with np.errstate(all="ignore"):
             total = sgd_epoch(comp, params, tr.X, tr.T, order=order, lr=lr, batch_size=B, input=x, target=t,
                               velocity=velocity, momentum=s.momentum,
-                              on_batch=on_batch if s.log_every else None)
+                              on_batch=log.on_batch if log else None)
         seconds += time.perf_counter() - t0
         train_loss = total / tr.n
-        val_loss, acc = evaluate(comp, binding, params, va)
+        val_loss, acc = evaluate(comp, binding, params, va) if va is not None else (math.nan, None)
         losses.append(train_loss)
-        val_losses.append(val_loss)
+        val_losses.append(val_loss if va is not None else None)
         accs.append(acc)
+        train_accs.append(evaluate(comp, binding, params, tr)[1] if classify else None)
         if progress is not None:
             progress(run_index, epoch, train_loss)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        if not (math.isfinite(train_loss) and (va is None or math.isfinite(val_loss))):
             diverged = True
             break
     pad = s.epochs - len(losses)
-    return {"loss": losses + [math.nan] * pad, "val_loss": val_losses + [math.nan] * pad,
-            "val_accuracy": accs + [None] * pad, "iter_loss": iter_loss, "diverged": diverged,
-            "epoch_seconds": seconds / max(len(losses), 1), "params": params}
+    out = {"loss": losses + [math.nan] * pad, "val_loss": val_losses + [math.nan if va is not None else None] * pad,
+           "val_accuracy": accs + [None] * pad, "train_accuracy": train_accs + [None] * pad,
+           "iter_loss": log.loss if log else [], "diverged": diverged,
+           "epoch_seconds": seconds / max(len(losses), 1), "params": params}
+    if log:
+        out["iterations"] = {"step": log.step, "loss": log.loss, "val_loss": log.val_loss,
+                             "val_accuracy": log.val_accuracy}
+    return out
+
+
+class _IterationLog:
+    """Every ``every`` minibatches: their mean training loss and ``measure()`` (validation loss
+    and accuracy) at that step; steps count minibatches from the start of the run."""
+
+    def __init__(self, every: int, measure: Callable[[], tuple[float, float | None]]):
+        self.every, self.measure = every, measure
+        self.window, self.n, self.steps = 0.0, 0, 0
+        self.step: list[int] = []
+        self.loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_accuracy: list = []
+
+    def on_batch(self, mean_loss: float) -> None:
+        self.window += mean_loss
+        self.n += 1
+        self.steps += 1
+        if self.n == self.every:
+            val_loss, acc = self.measure()
+            self.step.append(self.steps)
+            self.loss.append(self.window / self.n)
+            self.val_loss.append(val_loss)
+            self.val_accuracy.append(acc)
+            self.window, self.n = 0.0, 0
 
 
 def sgd_epoch(comp: Compiled, params: dict[str, np.ndarray], X: np.ndarray, T: np.ndarray, *,
@@ -134,8 +170,11 @@ def evaluate(comp: Compiled, binding: Binding, params: dict, data: Data) -> tupl
     return total / max(data.n, 1), acc
 
 
-def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, width, dim) -> None:
-    """Evaluate the network once on two samples: a size that does not fit fails here, clearly."""
+def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, width, dim,
+               at: tuple = ("hidden",)) -> None:
+    """Evaluate the network once on two samples: a size that does not fit fails here, clearly.
+
+    ``at`` is where in ``check:`` the swept width ``width`` of ``dim`` is written."""
     vals = {**params, binding.input: tr.X[:2], binding.target: tr.T[:2]}
     try:
         with np.errstate(all="ignore"):
@@ -146,13 +185,13 @@ def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, width, 
                 raise ValueError(f"the gradient of {k} has shape {np.shape(g)}, expected {np.shape(params[k])}")
     except (ValueError, IndexError, ZeroDivisionError) as exc:
         if width is not None:
-            raise UserError(f"check.hidden: width {width} for {dim} does not work with this network "
-                            f"({_short(exc)})", check_at(comp.graph, "hidden")) from None
+            raise UserError(f"check.{at[0]}: width {width} for {dim} does not work with this network "
+                            f"({_short(exc)})", check_at(comp.graph, *at)) from None
         raise UserError(f"the network cannot be evaluated on the data at sizes "
                         f"{_fmt_dims(comp.dims)}: {_short(exc)}", check_at(comp.graph, "data")) from None
     if bad and width == 0:
-        raise UserError(f"check.hidden: width 0 for {dim} gives a loss that is not a number "
-                        f"(the network needs at least one unit there)", check_at(comp.graph, "hidden"))
+        raise UserError(f"check.{at[0]}: width 0 for {dim} gives a loss that is not a number "
+                        f"(the network needs at least one unit there)", check_at(comp.graph, *at))
 
 
 def _short(exc: Exception) -> str:
