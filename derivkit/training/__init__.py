@@ -9,7 +9,10 @@ Nothing here knows how to backpropagate.  One module per job:
 * :mod:`.init` — initial weights;
 * :mod:`.loop` — SGD epochs and evaluation;
 * :mod:`.run` — sweeps, repeats, summaries, expectations: :func:`run_check` → :class:`TrainResult`;
-* :mod:`.curves` — the curves as CSV or PNG, output paths checked first.
+* :mod:`.curves` — the curves as CSV or PNG, output paths checked first;
+* :mod:`.model` — a trained network (:class:`~.model.Fitted`) evaluated again in data units;
+* :mod:`.series` — the numbers each picture shows; :mod:`.plots` — the pictures as PNG
+  (:func:`write_plots`).
 """
 import importlib
 
@@ -23,6 +26,8 @@ _HOME = {
     "sgd_epoch": "loop",
     "TrainResult": "run", "planned_epochs": "run", "run_check": "run",
     "settings_of": "run",
+    "plot_accuracy": "plots", "plot_fit": "plots", "plot_hidden": "plots", "plot_losses": "plots",
+    "plot_regions": "plots", "plot_sweep": "plots", "write_plots": "plots",
 }
 
 __all__ = sorted(_HOME)
