@@ -1,18 +1,15 @@
 """The trained network evaluated again (Fitted), the numbers each picture shows, and the PNGs."""
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from derivkit.errors import UserError
 from derivkit.numeric import forward_values
-from derivkit.training import plots, run_check
+from derivkit.training import plots
 from derivkit.training import series as S
-from helpers import graph_from_text
-from trained import CLASSIFIER, REGRESSOR, fit
+from trained import CLASSIFIER, REGRESSOR, fit, result_of
 
 try:                      # the optional extra `plot`: without it, every picture is refused (no skip)
     import matplotlib
@@ -38,14 +35,6 @@ def moons(**kw):
 
 def sinusoid(**kw):
     return fit(REGRESSOR, **{"H": 3, "n": 120, "epochs": 10, "lr": 0.05, "data": "sinusoid", **kw})
-
-
-def result_of(template: str, fits, fitted=None, **fmt):
-    """A TrainResult of the template's check section, carrying ``fits`` as run_check will."""
-    g, d = graph_from_text(template.format(**{"H": 3, "act": "sigmoid", "data": "moons", "n": 120,
-                                              "lr": 0.05, "epochs": 3, **fmt}))
-    res = run_check(g, d)
-    return types.SimpleNamespace(to_json=res.to_json, fits=list(fits), fitted=fitted)
 
 
 # ------------------------------------------------------------------ Fitted

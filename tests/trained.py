@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
 
 import numpy as np
 
+from derivkit.training import run_check
 from derivkit.training.binding import bind_data, prepare
 from derivkit.training.compile import compile_problem
 from derivkit.training.datasets import make_dataset, standardize, train_val_split
@@ -90,3 +92,12 @@ def fit(template: str, *, H: int = 4, act: str = "sigmoid", data: str = "moons",
                "accuracy": res["val_accuracy"][-1]}
     return Fitted({"lr": s.lrs[0], "H": H, "act": act}, graph, dict(binding.dims), res["params"], binding,
                   shift, scale, train_ds, val_ds, None, metrics)
+
+
+def result_of(template: str, fits, fitted=None, **fmt):
+    """A TrainResult of the template's check section (run_check), carrying ``fits`` and ``fitted``
+    as run_check will (only the JSON and those two are read by the pictures and the sheet)."""
+    g, d = graph_from_text(template.format(**{"H": 3, "act": "sigmoid", "data": "moons", "n": 120,
+                                              "lr": 0.05, "epochs": 3, **fmt}))
+    res = run_check(g, d)
+    return types.SimpleNamespace(to_json=res.to_json, fits=list(fits), fitted=fitted)
