@@ -219,3 +219,42 @@ def test_an_output_that_is_a_directory_fails_before_drawing(tmp_path, monkeypatc
     with pytest.raises(UserError):
         plots.write_plots(result_of(CLASSIFIER, [f], f), tmp_path / "file")
     assert (tmp_path / "file").read_text() == "x"
+
+
+#: seed 002's 3-5-4 network: three hidden layers of free sizes
+DEEP = """\
+id: deep
+title: deep
+dims: {{D: 1, A: 3, B: 5, E: 4, K: 1}}
+symbols:
+  x: {{shape: [D], role: input}}
+  y: {{shape: [K], role: target, kind: real}}
+  W1: {{shape: [A, D], role: param}}
+  b1: {{shape: [A], role: param}}
+  W2: {{shape: [B, A], role: param}}
+  b2: {{shape: [B], role: param}}
+  W3: {{shape: [E, B], role: param}}
+  b3: {{shape: [E], role: param}}
+  V: {{shape: [K, E], role: param}}
+forward:
+  h1: {act}(W1 @ x + b1)
+  h2: {act}(W2 @ h1 + b2)
+  h3: {act}(W3 @ h2 + b3)
+  o: V @ h3
+loss:
+  l: sum((o - y)**2)
+check:
+  data: {{generator: {data}, n: {n}, seed: 0}}
+  train: {{lr: {lr}, epochs: {epochs}, seed: 0}}
+"""
+
+
+def test_every_hidden_layer_gets_a_panel(tmp_path):
+    f = fit(DEEP, act="relu", data="sinusoid", n=100, epochs=3, lr=0.01)
+    assert f.hidden() == ["h1", "h2", "h3"]
+    assert f.first_layer() is None                       # relu(W1 @ x + b1) is the first node
+    assert np.allclose(f.predict(f.val.X), f.nodes(f.val.X)["o"])
+    if refused_without_matplotlib(plots.plot_hidden, f, tmp_path / "h.png"):
+        return
+    plots.plot_hidden(f, tmp_path / "h.png")
+    assert _size(tmp_path / "h.png")[0] == round(4.2 * 4 * plots.DPI)
