@@ -258,3 +258,13 @@ def test_every_hidden_layer_gets_a_panel(tmp_path):
         return
     plots.plot_hidden(f, tmp_path / "h.png")
     assert _size(tmp_path / "h.png")[0] == round(4.2 * 4 * plots.DPI)
+
+
+def test_the_first_layer_is_the_last_affine_node_before_the_nonlinearity():
+    split = CLASSIFIER.replace("  z: W @ x + b\n", "  a: W @ x\n  z: a + b\n")
+    f = fit(split, H=5, n=100, epochs=2)
+    name, W, b = f.first_affine()
+    assert name == "z"
+    X = np.random.default_rng(2).normal(size=(6, 2))
+    assert np.allclose(f.nodes(X)["z"], X @ W.T + b)
+    assert not np.allclose(b, 0)

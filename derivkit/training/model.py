@@ -167,12 +167,14 @@ class Fitted:
 
     # ------------------------------------------------------------------ structure
     def first_layer(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(W, b)`` in data units with the first affine node of the input ``= W @ x + b``.
+        """``(W, b)`` in data units with the first layer's affine node ``= W @ x + b``.
 
-        Found numerically: the first forward node that depends on the input is evaluated at
-        0 and at the unit vectors (of the standardized input), its affinity confirmed at
-        random points; then mapped back through the standardization.  None when that node
-        is not affine (or not a vector).
+        Found numerically, whatever the problem calls its weights: the forward nodes that
+        depend on the input are evaluated at 0 and at the unit vectors (of the standardized
+        input) and their affinity confirmed at random points, in forward order; the last
+        affine vector node before the first node that is not affine is the first layer
+        (``z1 = W1 @ x + b1``, also when written ``a = W1 @ x; z1 = a + b1``).  It is mapped back
+        through the standardization.  None when the first node of the input is not affine.
         """
         found = self.first_affine()
         return None if found is None else found[1:]
@@ -180,23 +182,29 @@ class Fitted:
     def first_affine(self) -> tuple[str, np.ndarray, np.ndarray] | None:
         """``(name, W, b)`` of :meth:`first_layer`, with the node's name."""
         g, x = self.graph, self.binding.input
-        first = next((n for n in g.nodes if n != g.loss and x in symbols_in(self._mapping[g.ref(n)])), None)
-        if first is None or len(g.shape(first)) != 1:
-            return None
+        chain = [n for n in g.nodes if n != g.loss and n in self._forward.outputs
+                 and x in symbols_in(self._mapping[g.ref(n)])]
         d = self.n_features
         mean, scale = self._shift, self._scale
         basis = np.vstack([np.zeros(d), np.eye(d)])          # standardized points 0, e_1, ..., e_d
-        value = self.nodes(basis * scale + mean)[first]
-        b = value[0]
-        W = (value[1:] - b).T                                # (units, d)
-        rng = np.random.default_rng(0)
-        Z = rng.normal(size=(5, d)) * 2.0
-        got = self.nodes(Z * scale + mean)[first]
-        want = Z @ W.T + b
-        if not np.allclose(got, want, rtol=AFFINE_RTOL, atol=AFFINE_RTOL * (1 + np.abs(want).max())):
+        Z = np.random.default_rng(0).normal(size=(5, d)) * 2.0
+        at_basis, at_random = self.nodes(basis * scale + mean), self.nodes(Z * scale + mean)
+        found = None
+        for name in chain:
+            value = at_basis[name].reshape(d + 1, -1)
+            b = value[0]
+            W = (value[1:] - b).T                            # (units, d)
+            want = Z @ W.T + b
+            got = at_random[name].reshape(want.shape)
+            if not np.allclose(got, want, rtol=AFFINE_RTOL, atol=AFFINE_RTOL * (1 + np.abs(want).max())):
+                break
+            if len(g.shape(name)) == 1:
+                found = name, W, b
+        if found is None:
             return None
+        name, W, b = found
         W_data = W / scale[None, :]
-        return first, W_data, b - W_data @ mean
+        return name, W_data, b - W_data @ mean
 
     def hidden(self) -> list[str]:
         """The hidden units' nodes: a nonlinearity applied elementwise whose size the data does
