@@ -63,6 +63,11 @@ def _draw(ax, lines: list[S.Series], colors: dict) -> None:
             ax.fill_between(s.x, lo, hi, color=color, alpha=0.15, linewidth=0)
 
 
+def _whole_epochs(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _legend(ax, n: int) -> None:
     if n:
         ax.legend(fontsize="small", ncol=1 if n <= 8 else 2)
@@ -79,6 +84,7 @@ def plot_losses(train: dict, path) -> None:
     if values and min(values) > 0 and max(values) / min(values) > 50:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
+    _whole_epochs(ax)
     ax.set_ylabel("loss")
     _legend(ax, len(lines))
     _save(plt, fig, path)
@@ -91,6 +97,7 @@ def plot_accuracy(train: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     _draw(ax, lines, {})
     ax.set_xlabel("epoch")
+    _whole_epochs(ax)
     ax.set_ylabel("accuracy")
     _legend(ax, len(lines))
     _save(plt, fig, path)
