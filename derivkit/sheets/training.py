@@ -130,6 +130,13 @@ def _summary(t: dict) -> list[tuple[str, str]]:
         out.append(("test loss", _fmt(test["loss"])))
     if test.get("accuracy") is not None:
         out.append(("test accuracy", f"{100 * test['accuracy']:.1f} %"))
+    retrained = t.get("retrained") or {}
+    for label, key in (("retrained on all data: training samples", "n_train"),
+                       ("retrained: final training loss", "final_loss"), ("retrained: test loss", "test_loss")):
+        if retrained.get(key) is not None:
+            out.append((label, _fmt(retrained[key])))
+    if retrained.get("test_accuracy") is not None:
+        out.append(("retrained: test accuracy", f"{100 * retrained['test_accuracy']:.1f} %"))
     if "passed" in t:
         out.append(("expectation", "met" if t["passed"] else "missed"))
     return out

@@ -79,3 +79,18 @@ def test_sheet_with_training_plots_compiles_cleanly(make, tmp_path):
     assert not [pt for pt in _overfull(result.log) if pt > OVERFULL_PT], _overfull(result.log)
     md = sheet_text(sol, "markdown")
     assert "tikzpicture" not in md and "| epoch |" in md
+
+
+def test_summary_names_the_best_setting_the_test_set_and_the_retrained_network():
+    from types import SimpleNamespace
+    train = {"lr": 0.01, "final_loss": 0.2, "final_val_loss": 0.3, "accuracy": None, "passed": True,
+             "best": {"lr": 0.01, "H": 3, "width": 3}, "test": {"n": 50, "loss": 0.35, "loss_std": 0.01},
+             "retrained": {"n_train": 160, "final_loss": 0.18, "test_loss": 0.33},
+             "data": {"name": "sinusoid", "n_train": 120, "n_val": 40, "n_test": 50}, "runs": [], "sweep": []}
+    t = training_section(SimpleNamespace(to_json=lambda: train))
+    summary = dict(t.summary)
+    assert summary["best learning rate"] == "0.01" and summary["best H"] == "3" and "best width" not in summary
+    assert summary["test loss"] == "0.35" and summary["retrained: test loss"] == "0.33"
+    assert summary["retrained on all data: training samples"] == "160"
+    assert "50 test" in t.description
+    assert not (t.curves or t.accuracy or t.sweep_plots or t.fits or t.hidden or t.regions)
