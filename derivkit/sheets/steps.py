@@ -30,6 +30,7 @@ from ..simplify import simplify
 from . import rules as R
 from .linebreak import split
 from .texsafe import math_ok, safe_names
+from .training import Training, training_section
 
 #: a Jacobian is written out entry by entry when it has at most this many entries
 WRITE_OUT_ENTRIES = 16
@@ -110,25 +111,6 @@ class GradientRow:
 
 
 @dataclass
-class Curve:
-    label: str                       # plain
-    points: list[tuple[int, float]]
-    std: list[float] | None = None
-
-
-@dataclass
-class Training:
-    description: str                 # plain
-    curves: list[Curve]
-    val_curves: list[Curve]
-    sweep: list[dict]                # rows of plain strings
-    sweep_columns: list[str]
-    summary: list[tuple[str, str]]   # (plain label, plain value)
-    log_scale: bool = False
-    epoch_tick: int = 1              # distance of the epoch ticks on the x axis
-
-
-@dataclass
 class Sheet:
     id: str
     title: str
@@ -189,7 +171,7 @@ def build_sheet(sol, answers: bool = True) -> Sheet:
         dims=list(prob.dims.items()), layers=layers, nodes=nodes, edges=edges, forward=forward,
         local=local, questions=questions, limits=limits, gradients=gradients,
         verification=_verification(sol) if answers else {},
-        training=_training(sol.train.to_json()) if answers and sol.train else None, answers=answers)
+        training=training_section(sol.train) if answers and sol.train else None, answers=answers)
 
 
 def _layers(g, p: _Printer) -> list[Layer]:
@@ -611,80 +593,3 @@ def _verification(sol) -> dict:
             "verified": sol.verified, "gradcheck": bool(gc), "passed": gc.get("passed"),
             "max_rel_error": gc.get("max_rel_error"), "threshold": gc.get("threshold"),
             "eps": gc.get("eps"), "points": gc.get("points"), "rows": rows}
-
-
-def _fmt(x, digits=4) -> str:
-    if x is None:
-        return "--"
-    if isinstance(x, float) and not math.isfinite(x):
-        return "diverged"
-    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
-
-
-def _training(t: dict) -> Training:
-    """Curves (mean ± std over repeats where there are repeats), the sweep table and a summary."""
-    curves, val_curves = [], []
-    sweep_rows = t.get("sweep") or []
-    runs = t.get("runs") or []
-    repeats = int(t.get("repeats") or 1)
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r.get("lr"), r.get("width")), []).append(r)
-    for (lr, width), group in groups.items():
-        L = np.array([r["loss"] for r in group], dtype=float)
-        V = np.array([r["val_loss"] for r in group], dtype=float)
-        label = _setting_label(lr, width)
-        curves.append(_curve(label, L, repeats))
-        val_curves.append(_curve(label, V, repeats))
-    cols = ["learning rate", "width", "runs", "final loss", "final validation loss", "accuracy", "diverged"]
-    sweep = []
-    for row in sweep_rows:
-        sweep.append({
-            "learning rate": _fmt(row.get("lr")), "width": _fmt(row.get("width")), "runs": _fmt(row.get("runs")),
-            "final loss": _pm(row.get("final_loss"), row.get("final_loss_std"), repeats),
-            "final validation loss": _pm(row.get("final_val_loss"), row.get("final_val_loss_std"), repeats),
-            "accuracy": _pm(row.get("accuracy"), row.get("accuracy_std"), repeats),
-            "diverged": _fmt(row.get("diverged")),
-        })
-    if all(r["width"] == "--" for r in sweep):
-        cols.remove("width")
-    data = t.get("data") or {}
-    s = t.get("settings") or {}
-    desc = (f"{data.get('name', 'data')}: {data.get('n_train', '?')} training and {data.get('n_val', '?')} "
-            f"validation samples; {s.get('optimizer', '?')}, batch size {s.get('batch_size', '?')}, "
-            f"{s.get('epochs', '?')} epochs" + (f", {repeats} repeats (mean $\\pm$ std)" if repeats > 1 else ""))
-    summary = [("best learning rate", _fmt(t.get("lr"))), ("final training loss", _fmt(t.get("final_loss"))),
-               ("final validation loss", _fmt(t.get("final_val_loss")))]
-    if t.get("accuracy") is not None:
-        summary.append(("validation accuracy", f"{100 * t['accuracy']:.1f} %"))
-    if "passed" in t:
-        summary.append(("expectation", "met" if t["passed"] else "missed"))
-    finite = [v for c in curves for _, v in c.points if math.isfinite(v) and v > 0]
-    log_scale = bool(finite) and max(finite) / min(finite) > 50
-    epochs = max((len(c.points) for c in curves), default=1)
-    tick = next(t for t in (1, 2, 5, 10, 20, 50, 100, 10**9) if epochs / t <= 10)
-    return Training(desc, curves, val_curves, sweep, cols, summary, log_scale, tick)
-
-
-def _curve(label: str, M: np.ndarray, repeats: int) -> Curve:
-    mean = M.mean(axis=0)
-    pts = [(i + 1, float(v)) for i, v in enumerate(mean) if math.isfinite(v)]
-    std = [float(v) for v, m in zip(M.std(axis=0), mean) if math.isfinite(m)] if repeats > 1 else None
-    return Curve(label, pts, std)
-
-
-def _setting_label(lr, width) -> str:
-    parts = []
-    if lr is not None:
-        parts.append(f"lr {lr:g}")
-    if width is not None:
-        parts.append(f"width {width}")
-    return ", ".join(parts) or "run"
-
-
-def _pm(mean, std, repeats: int) -> str:
-    if mean is None:
-        return "--"
-    if repeats > 1 and std is not None:
-        return f"{_fmt(mean)} ± {_fmt(std, 2)}"
-    return _fmt(mean)

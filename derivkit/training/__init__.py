@@ -9,7 +9,10 @@ Nothing here knows how to backpropagate.  One module per job:
 * :mod:`.init` — initial weights;
 * :mod:`.loop` — SGD epochs and evaluation;
 * :mod:`.run` — sweeps, repeats, summaries, expectations: :func:`run_check` → :class:`TrainResult`;
-* :mod:`.curves` — the curves as CSV or PNG and the sweep table, output paths checked first.
+* :mod:`.curves` — the curves and the sweep table as CSV/JSON, output paths checked first;
+* :mod:`.model` — a trained network (:class:`~.model.Fitted`) evaluated again in data units;
+* :mod:`.series` — the numbers each picture shows; :mod:`.plots` — the pictures as PNG
+  (:func:`write_plots`).
 """
 import importlib
 
@@ -18,12 +21,14 @@ import importlib
 _HOME = {
     "Binding": "binding", "bind_data": "binding",
     "Compiled": "compile", "compile_problem": "compile",
-    "plot_curve": "curves", "require_matplotlib": "curves", "write_curve": "curves",
+    "write_curve": "curves",
     "write_table": "curves",
     "init_params": "init",
     "sgd_epoch": "loop",
     "TrainResult": "run", "planned_epochs": "run", "run_check": "run",
     "settings_of": "run",
+    "plot_curve": "plots", "require_matplotlib": "plots", "plot_accuracy": "plots", "plot_fit": "plots", "plot_hidden": "plots", "plot_losses": "plots",
+    "plot_regions": "plots", "plot_sweep": "plots", "write_plots": "plots",
 }
 
 __all__ = sorted(_HOME)

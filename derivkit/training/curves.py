@@ -1,18 +1,14 @@
-"""Training curves written out: one CSV row per epoch of every run, or a PNG plot; the sweep table.
-
-Both outputs are checked before any training starts and written atomically by
-:mod:`derivkit.outputs` (regular files only).
-"""
+"""Training numbers written out: the curves (one CSV row per epoch of every run) and the sweep
+table (CSV or JSON), written atomically by :mod:`derivkit.outputs` (regular files only).
+The pictures are :mod:`.plots`."""
 from __future__ import annotations
 
 import csv
 import io
 import json
 
-import numpy as np
 
-from ..errors import UserError
-from ..outputs import check_output, write_atomic
+from ..outputs import write_atomic
 
 
 CURVE_COLUMNS = ("run", "lr", "epoch", "train_loss", "val_loss", "accuracy", "width", "seed", "train_accuracy")
@@ -73,44 +69,3 @@ def _cell(v) -> str:
     if v is None:
         return ""
     return repr(float(v))
-
-
-def require_matplotlib():
-    """matplotlib's pyplot (Agg back end), or a UserError naming the extra to install."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UserError("plotting the loss curve needs matplotlib: pip install 'derivkit[plot]'") from None
-    return plt
-
-
-def plot_curve(result, path) -> None:
-    """Training and validation loss per epoch (one line per setting) as a PNG; needs matplotlib."""
-    plt = require_matplotlib()
-    check_output(path, "plot")
-    rows: dict[tuple, list[dict]] = {}
-    for run in result.runs:
-        rows.setdefault((run["lr"], run.get("width")), []).append(run)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (lr, width), group in rows.items():
-        label = f"lr={lr:g}" + ("" if width is None else f", width={width}")
-        for key, style in (("loss", "-"), ("val_loss", "--")):
-            L = np.array([[np.nan if v is None else v for v in g[key]] for g in group], dtype=float)
-            mean = np.nanmean(L, axis=0) if np.isfinite(L).any() else L[0]
-            epochs = np.arange(1, L.shape[1] + 1)
-            line = ax.plot(epochs, mean, style, label=f"{label} ({'train' if key == 'loss' else 'val'})")
-            if len(group) > 1:
-                std = np.nanstd(L, axis=0)
-                ax.fill_between(epochs, mean - std, mean + std, alpha=0.15, color=line[0].get_color())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=120)
-    finally:
-        plt.close(fig)
-    write_atomic(path, buf.getvalue(), "plot")

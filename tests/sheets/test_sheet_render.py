@@ -63,7 +63,10 @@ def test_training_results_render_as_pgfplots_and_tables():
     assert [c.label for c in sheet.training.curves] == ["lr 0.1", "lr 0.01"]
     assert all(c.std is not None and len(c.std) == len(c.points) == 3 for c in sheet.training.curves)
     tex = render(sheet)
-    assert tex.count(r"\addplot") == 4 and "y explicit" in tex and r"$\pm$" in tex
+    # 2 settings x (training, validation loss; validation accuracy), and the sweep plot's lines:
+    # training and validation loss, validation accuracy (each against the learning rate)
+    assert tex.count(r"\addplot+") == 6 and tex.count(r"\addplot[") == 3
+    assert "xmode=log" in tex and "y explicit" in tex and r"$\pm$" in tex
     md = render(sheet, "markdown")
     assert "±" in md and "| epoch |" in md
 

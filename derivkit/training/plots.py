@@ -1,0 +1,283 @@
+"""The pictures of a training run as PNG files (matplotlib, Agg): the seeds' figures.
+
+* :func:`plot_losses` — training and validation loss per epoch or per iteration (seed 000
+  Fig 1, seed 001 Figs 1-2);
+* :func:`plot_accuracy` — training and validation accuracy per epoch (seed 000 Fig 2);
+* :func:`plot_sweep` — each final metric against the swept value (seed 002 §2.3);
+* :func:`plot_fit` — 1-D regression: the data and each setting's fitted function (seed 002
+  Figs 2, 6);
+* :func:`plot_hidden` — 1-D input: each hidden unit's activation against x (seed 002 Figs 3-5);
+* :func:`plot_regions` — 2-D classification: the predicted regions, the validation points
+  and each first-layer unit's line ``w_i · x + b_i = 0`` (seed 000 Fig 3);
+* :func:`write_plots` — every picture that applies to a :class:`~.run.TrainResult`.
+
+The numbers come from :mod:`.series` (the sheet's plots use the same).  Every output path
+is checked before anything is drawn and written atomically.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Location, UserError
+from ..outputs import check_output, write_atomic
+from . import series as S
+from .model import Fitted
+
+STYLE = {"train": "-", "val": "--", "test": ":"}
+DPI = 110
+
+
+def require_matplotlib():
+    """matplotlib's pyplot (Agg back end), or a UserError naming the extra to install."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserError("drawing pictures needs matplotlib: pip install 'derivkit[plot]'") from None
+    return plt
+
+
+def _save(plt, fig, path) -> None:
+    fig.tight_layout()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+    write_atomic(path, buf.getvalue(), "plot")
+
+
+def _start(path):
+    """pyplot, once matplotlib is there and ``path`` is a place to write a picture."""
+    plt = require_matplotlib()
+    check_output(path, "plot")
+    return plt
+
+
+def _draw(ax, lines: list[S.Series], colors: dict) -> None:
+    for s in lines:
+        s = s.finite()
+        if not s.x:
+            continue
+        color = colors.setdefault(s.label, f"C{len(colors) % 10}")
+        name = f"{s.label} ({S.PARTS[s.part]})" if s.label else S.PARTS[s.part]
+        ax.plot(s.x, s.y, STYLE[s.part], color=color, label=name)
+        if s.std is not None:
+            lo = [m - (d or 0.0) for m, d in zip(s.y, s.std)]
+            hi = [m + (d or 0.0) for m, d in zip(s.y, s.std)]
+            ax.fill_between(s.x, lo, hi, color=color, alpha=0.15, linewidth=0)
+
+
+def _whole_epochs(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend(ax, n: int) -> None:
+    if n:
+        ax.legend(fontsize="small", ncol=1 if n <= 8 else 2)
+
+
+def plot_losses(train: dict, path) -> None:
+    """Training and validation loss of each setting (mean ± std over repeats) against the epoch,
+    or against the iteration when the runs logged every N minibatches."""
+    plt = _start(path)
+    xlabel, lines = S.loss_series(train)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    _draw(ax, lines, {})
+    values = [v for s in lines for v in s.finite().y]
+    if values and min(values) > 0 and max(values) / min(values) > 50:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    _whole_epochs(ax)
+    ax.set_ylabel("loss")
+    _legend(ax, len(lines))
+    _save(plt, fig, path)
+
+
+def plot_curve(result, path) -> None:
+    """``solve --plot``: :func:`plot_losses` of a :class:`~.run.TrainResult`."""
+    plot_losses(result.to_json(), path)
+
+
+def plot_accuracy(train: dict, path) -> None:
+    """Training and validation accuracy of each setting (mean ± std) against the epoch."""
+    plt = _start(path)
+    lines = S.accuracy_series(train)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    _draw(ax, lines, {})
+    ax.set_xlabel("epoch")
+    _whole_epochs(ax)
+    ax.set_ylabel("accuracy")
+    _legend(ax, len(lines))
+    _save(plt, fig, path)
+
+
+def plot_sweep(train: dict, path) -> None:
+    """Final training/validation/test loss (and accuracy) against the swept value, ± std error
+    bars; one line per value of the other swept keys."""
+    plt = _start(path)
+    view = S.sweep_view(train)
+    if view is None:
+        raise ValueError("plot_sweep needs a sweep over at least two settings")
+    panels = [("loss", view.loss)] + ([("accuracy", view.accuracy)] if view.accuracy else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels):
+        colors: dict = {}
+        for s in lines:
+            color = colors.setdefault(s.label, f"C{len(colors) % 10}")
+            keep = [i for i, v in enumerate(s.y) if v is not None]
+            err = None if all(s.std[i] is None for i in keep) else [s.std[i] or 0.0 for i in keep]
+            ax.errorbar([s.x[i] for i in keep], [s.y[i] for i in keep], yerr=err, fmt="o" + STYLE[s.part],
+                        color=color, capsize=3, markersize=4,
+                        label=f"{s.label} ({S.PARTS[s.part]})" if s.label else S.PARTS[s.part])
+        if view.scale == "log":
+            ax.set_xscale("log")
+        ax.set_xticks(view.x)
+        ax.set_xticklabels(view.ticks)
+        ax.set_xlabel(view.key)
+        ax.set_ylabel(f"final {name}")
+        _legend(ax, len(lines))
+    _save(plt, fig, path)
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    cols = min(n, 3 if n != 4 else 2)
+    return math.ceil(n / cols), cols
+
+
+def plot_fit(fits: list[Fitted], path) -> None:
+    """1-D regression: the training (and test) points and each setting's fitted function,
+    one panel per setting, titled with the setting and its errors."""
+    plt = _start(path)
+    if not fits or not all(S.is_1d_regression(f) for f in fits):
+        raise ValueError("plot_fit needs networks fitted to 1-D regression data")
+    xs = S.x_grid(fits)
+    keys = S.varying([f.setting for f in fits])
+    rows, cols = _grid_shape(len(fits))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.0 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, fit in zip(axes.ravel(), fits):
+        _data_and_fit(ax, fit, xs)
+        ax.set_title(S.fit_title(fit, keys), fontsize="small")
+    for ax in axes.ravel()[len(fits):]:
+        ax.set_visible(False)
+    axes[0][0].legend(fontsize="x-small")
+    _save(plt, fig, path)
+
+
+def _data_and_fit(ax, fit: Fitted, xs: np.ndarray) -> None:
+    ax.scatter(fit.train.X[:, 0], fit.train.y.reshape(len(fit.train.y), -1)[:, 0], s=6, color="0.6",
+               label="training data")
+    if fit.test is not None and len(fit.test):
+        ax.scatter(fit.test.X[:, 0], fit.test.y.reshape(len(fit.test.y), -1)[:, 0], s=6, color="C1",
+                   alpha=0.6, label="test data")
+    ax.plot(xs, S.fitted_curve(fit, xs), color="C0", linewidth=2, label="fitted")
+
+
+def plot_hidden(fit: Fitted, path) -> None:
+    """1-D input: the data and the fitted function, and beside it each hidden node's units
+    against x (one line per unit; one panel per hidden layer)."""
+    plt = _start(path)
+    if fit.n_features != 1:
+        raise ValueError("plot_hidden needs a network with one input feature")
+    xs = S.x_grid([fit])
+    hidden = S.hidden_curves(fit, xs)
+    if not hidden:
+        raise ValueError("this network has no hidden units")
+    fig, axes = plt.subplots(1, 1 + len(hidden), figsize=(4.2 * (1 + len(hidden)), 3.4), squeeze=False)
+    ax = axes[0][0]
+    if S.is_1d_regression(fit):
+        _data_and_fit(ax, fit, xs)
+    ax.set_title(S.fit_title(fit, list(fit.setting)), fontsize="small")
+    ax.set_xlabel("x")
+    for ax, (name, values) in zip(axes[0][1:], hidden.items()):
+        for i in range(values.shape[1]):
+            ax.plot(xs, values[:, i], linewidth=1.2)
+        ax.set_title(f"{name}: {values.shape[1]} units", fontsize="small")
+        ax.set_xlabel("x")
+    _save(plt, fig, path)
+
+
+def plot_regions(fit: Fitted, path) -> None:
+    """2-D classification: predicted class over a grid, validation points by class, and each
+    first-layer unit's line ``w_i · x + b_i = 0`` in the data's units, clipped to the view."""
+    plt = _start(path)
+    if not S.is_2d_classifier(fit):
+        raise ValueError("plot_regions needs a classifier fitted to 2-D data")
+    from matplotlib.colors import ListedColormap
+    xs, ys, classes = S.region_grid(fit)
+    k = max(int(classes.max()) + 1, int(fit.train.y.max()) + 1)
+    light = ListedColormap([_tint(f"C{i}") for i in range(k)])
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    ax.pcolormesh(xs, ys, classes, cmap=light, vmin=-0.5, vmax=k - 0.5, shading="auto")
+    points = fit.val if fit.val is not None and len(fit.val) else fit.train
+    for c in range(k):
+        sel = points.y == c
+        ax.scatter(points.X[sel, 0], points.X[sel, 1], s=10, color=f"C{c}", edgecolor="k", linewidth=0.3,
+                   label=f"class {c}")
+    lines = S.unit_lines(fit)
+    for i, ((x0, y0), (x1, y1)) in enumerate(lines):
+        ax.plot([x0, x1], [y0, y1], color="k", linewidth=0.7, alpha=0.6,
+                label="hidden units' lines" if i == 0 else None)
+    x0, x1, y0, y1 = S.view_box(fit)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(S.fit_title(fit, list(fit.setting)), fontsize="small")
+    ax.legend(fontsize="x-small", loc="upper right")
+    _save(plt, fig, path)
+
+
+def _tint(color: str, amount: float = 0.75) -> tuple:
+    from matplotlib.colors import to_rgb
+    r, g, b = to_rgb(color)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+# ------------------------------------------------------------------ all of them
+PICTURES = ("losses.png", "accuracy.png", "sweep.png", "fit.png", "hidden.png", "regions.png")
+
+
+def pictures(result) -> dict[str, tuple]:
+    """The pictures that apply to ``result``: file name -> (draw function, its first argument)."""
+    train = result.to_json()
+    fits = list(getattr(result, "fits", None) or [])
+    best = getattr(result, "fitted", None) or (fits[0] if len(fits) == 1 else None)
+    out: dict[str, tuple] = {}
+    if train.get("runs"):
+        out["losses.png"] = (plot_losses, train)
+    if S.accuracy_series(train):
+        out["accuracy.png"] = (plot_accuracy, train)
+    if S.sweep_view(train) is not None:
+        out["sweep.png"] = (plot_sweep, train)
+    if fits and all(S.is_1d_regression(f) for f in fits):
+        out["fit.png"] = (plot_fit, fits)
+    if best is not None and best.n_features == 1 and best.hidden():
+        out["hidden.png"] = (plot_hidden, best)
+    if best is not None and S.is_2d_classifier(best):
+        out["regions.png"] = (plot_regions, best)
+    return out
+
+
+def write_plots(result, directory) -> list[Path]:
+    """Every picture that applies to ``result`` (a TrainResult) as a PNG in ``directory``
+    (created); the paths written, in the order of :data:`PICTURES`."""
+    require_matplotlib()
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise UserError(f"cannot write the plots: {d} is not a directory", Location(str(d)))
+    todo = pictures(result)
+    paths = [d / name for name in PICTURES if name in todo]
+    for p in paths:
+        check_output(p, "plot")
+    for p in paths:
+        draw, arg = todo[p.name]
+        draw(arg, p)
+    return paths
