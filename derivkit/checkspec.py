@@ -79,12 +79,14 @@ class Settings:
 
 
 def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
-               base_dir: Path | None = None, key: Node | None = None) -> Settings | None:
+               base_dir: Path | None = None, key: Node | None = None,
+               choices: dict[str, tuple[str, ...]] | None = None) -> Settings | None:
     """Check ``check:`` (its YAML node); None when an error was recorded in ``r``.
 
     ``dim_names`` are the problem's size names, ``data_dims`` those the data decides
     (the input's and the target's); a relative data path is looked up under ``base_dir``;
-    ``key`` (the ``check`` key) is where a missing ``data`` is reported.
+    ``key`` (the ``check`` key) is where a missing ``data`` is reported; ``choices`` (the
+    problem's ``choices:``, name -> values) are what a sweep may set besides sizes and ``lr``.
     """
     before = r.n_errors
     if not r.ok(r.mapping, node, "check"):
