@@ -200,13 +200,16 @@ def parse_problem(text: str, filename: str) -> Problem:
 def validate_file(path: str | Path) -> list[UserError]:
     """Every structural error of the problem file at ``path`` (none: it is valid).
 
-    Runs the schema (with ``check:``), builds the graph (names, shapes, indices) and
-    checks every question's targets: all that ``solve`` would reject for structure."""
+    Runs the schema (with ``check:``), builds the graph (names, shapes, indices), checks
+    every question's targets and builds the network of every value of every choice: all
+    that ``solve`` (or training a sweep) would reject for structure."""
     from derivkit.graph import build_graph    # the graph and the questions are built on Problem
     from derivkit.questions import validate_questions
+    from derivkit.variants import choice_errors
 
     try:
-        return validate_questions(build_graph(load_problem(path)))
+        g = build_graph(load_problem(path))
+        return validate_questions(g) + choice_errors(g)
     except UserErrors as exc:
         return list(exc.errors)
     except UserError as exc:
@@ -473,6 +476,9 @@ class _ProblemReader(Reader):
                 kinds.add("function")
             elif word in names:
                 kinds.add("name")
+            elif word in FUNCTIONS:
+                self.fail(item, f"{what}: '{word}' is not a differentiable elementwise function, so a "
+                                f"network using it cannot be trained (those that are: {', '.join(CHOICE_FUNCTIONS)})")
             else:
                 hint = self.suggest(word, [*CHOICE_FUNCTIONS, *names])
                 self.fail(item, f"{what}: '{short(word)}' is neither an elementwise function "

@@ -11,7 +11,7 @@ expressions (no SymPy work), so it is cheap enough to call once per setting.
 * Nodes and leaves the loss no longer uses are dropped (a depth choice leaves h3, W3, b3).
 * A size set to 0 bypasses its layer: the nodes whose shape holds that size go, their one
   outside input u (a non-parameter node or leaf) takes the place of the layer's output
-  where it is consumed, and the consumer's parameters get u's size in place of the removed
+  where it is consumed (a size the network no longer uses is left as it is), and the consumer's parameters get u's size in place of the removed
   one (``y_hat = W2.T @ z3 + b2`` with H = 0 reads ``y_hat = W2.T @ x + b2``, W2 [D, K]).
 
 A variant's ``problem`` is the problem reduced to the variant: its symbols (with the new
@@ -117,8 +117,8 @@ def _reshaped_for_choices(graph: Graph, chosen: dict[str, str]) -> dict:
         users = [s.name for s in [*problem.forward, problem.loss] if name in _names_in(s.expr.value)]
         for user in users:
             for p in sorted(symbols_in(graph.nodes[user])):
-                if graph.role(p) == "param" and set(graph.shape(p)) & set(size_map):
-                    symbols[p] = replace(symbols[p], shape=tuple(size_map.get(s, s) for s in symbols[p].shape))
+                if graph.role(p) == "param":
+                    symbols[p] = _resized(symbols[p], size_map, at)
     return symbols
 
 
@@ -134,6 +134,16 @@ def _size_map(old: tuple, new: tuple, why: str, at: Location) -> dict:
             raise UserError(f"{why}: the sizes differ where no parameter can adapt", at)
         out[a] = b
     return out
+
+
+def _resized(spec, size_map: dict, at: Location):
+    """A parameter's spec with its axes resized by ``size_map`` (when one of its sizes is
+    in it on exactly one axis; on two, which one meets the new input is not known)."""
+    hits = [s for s in spec.shape if s in size_map]
+    if len(hits) > 1:
+        raise UserError(f"the parameter '{spec.name}' (shape {_show(spec.shape)}) would need a new size, "
+                        f"but has {hits[0]} on more than one axis, so which one is not clear", at)
+    return replace(spec, shape=tuple(size_map.get(s, s) for s in spec.shape)) if hits else spec
 
 
 def _pruned(g: Graph) -> Graph:
@@ -157,12 +167,14 @@ def _bypassed(g: Graph, d: str, renames: dict[str, str], at: Location) -> Graph:
     """``g`` (pruned) with the layer of size ``d`` removed; ``renames`` (what names read as,
     kept across bypasses) gains the layer's output read as its input."""
     why = f"{d} = 0 cannot remove a layer"
-    block = [n for n, e in g.nodes.items() if d in e.shape]
-    if not block:
-        raise UserError(f"{why}: no node has the size {d}", at)
     fixed = [n for n in g.leaves if g.role(n) != "param" and d in g.shape(n)]
     if fixed:
         raise UserError(f"{why}: it is the size of the {g.role(fixed[0])} '{fixed[0]}'", at)
+    block = [n for n, e in g.nodes.items() if d in e.shape]
+    if not block and not any(d in g.shape(n) for n in g.leaves):
+        return g                # no layer of that size (a depth choice left it out): nothing to remove
+    if not block:
+        raise UserError(f"{why}: no node has the size {d} (only parameters)", at)
     inside = set(block)
     inputs = sorted({s for n in block for s in symbols_in(g.nodes[n])
                      if s not in inside and g.role(s) != "param"}, key=g.names.index)
@@ -187,7 +199,7 @@ def _bypassed(g: Graph, d: str, renames: dict[str, str], at: Location) -> Graph:
             raise UserError(f"{why}: its parameter '{p}' is also used by "
                             f"'{next(n for n in outside if n not in consumers)}', after the layer", at)
         if outside:
-            symbols[p] = replace(symbols[p], shape=tuple(size_map.get(s, s) for s in symbols[p].shape))
+            symbols[p] = _resized(symbols[p], size_map, at)
     for k, v in renames.items():
         if v == o:
             renames[k] = u
