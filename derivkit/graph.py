@@ -81,7 +81,8 @@ def build_graph(problem: Problem, choices: Mapping[str, str] | None = None, *,
     defined later (or the node itself) is reported at its place in the expression, and
     so is an index that is neither an integer nor a class-index target.  A choice's name
     reads as its value in ``choices``, else its default (the first); ``renames`` are
-    further names read as others (a bypassed layer's output as its input: derivkit.variants)."""
+    further names read as others (a bypassed layer's output as its input).  Shapes are the
+    problem's: :func:`derivkit.variants.variant` also resizes the parameters a choice feeds."""
     chosen = {**problem.default_choices, **_checked(problem, choices or {})}
     errors: list[UserError] = []
     leaves = {name: sym(name, s.shape) for name, s in problem.symbols.items()}

@@ -185,7 +185,7 @@ class _Reader:
         name, said = self.renamed(node.id)
         e = self.scope.lookup(name)
         if e is None:
-            close = difflib.get_close_matches(name, self.scope.names(), n=1)
+            close = difflib.get_close_matches(name, [*self.scope.names(), *self.scope.renames], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.fail(node, f"unknown name {said}{hint}")
         return self.constant(e)
@@ -278,7 +278,7 @@ class _Reader:
             return self._index_sum(node, depth)
         op = FUNCTIONS.get(name)
         if op is None:
-            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS], n=1)
+            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS, *self.scope.renames], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.fail(node, f"unknown function {said}{hint}")
         if len(node.args) != 1:

@@ -75,9 +75,8 @@ def choice_errors(graph: Graph) -> list[UserError]:
         for i, value in enumerate(values):
             try:
                 variant(graph, {name: value})
-            except UserError as exc:
-                errors.append(UserError(f"choice '{name}' = '{value}' does not give a valid network: "
-                                        f"{_reason(exc)}", problem.locate("choices", name, i)))
+            except UserError as exc:            # says which setting and why; placed at the value
+                errors.append(UserError(exc.message, problem.locate("choices", name, i)))
     return errors
 
 
@@ -110,15 +109,16 @@ def _reshaped_for_choices(graph: Graph, chosen: dict[str, str]) -> dict:
             continue            # a function choice, or one that keeps its value
         at = setting_at(problem, name)
         size_map = _size_map(graph.shape(old), graph.shape(value),
-                             f"'{value}' (shape {_show(graph.shape(value))}) cannot take the place of "
-                             f"'{old}' (shape {_show(graph.shape(old))})", at)
+                             f"{name} = {value} does not give a valid network: '{value}' (shape "
+                             f"{_show(graph.shape(value))}) cannot take the place of '{old}' (shape "
+                             f"{_show(graph.shape(old))})", at)
         if not size_map:
             continue
         users = [s.name for s in [*problem.forward, problem.loss] if name in _names_in(s.expr.value)]
         for user in users:
             for p in sorted(symbols_in(graph.nodes[user])):
                 if graph.role(p) == "param":
-                    symbols[p] = _resized(symbols[p], size_map, at)
+                    symbols[p] = _resized(symbols[p], size_map, f"{name} = {value} does not give a valid network", at)
     return symbols
 
 
@@ -136,12 +136,12 @@ def _size_map(old: tuple, new: tuple, why: str, at: Location) -> dict:
     return out
 
 
-def _resized(spec, size_map: dict, at: Location):
+def _resized(spec, size_map: dict, why: str, at: Location):
     """A parameter's spec with its axes resized by ``size_map`` (when one of its sizes is
     in it on exactly one axis; on two, which one meets the new input is not known)."""
     hits = [s for s in spec.shape if s in size_map]
     if len(hits) > 1:
-        raise UserError(f"the parameter '{spec.name}' (shape {_show(spec.shape)}) would need a new size, "
+        raise UserError(f"{why}: the parameter '{spec.name}' (shape {_show(spec.shape)}) would need a new size, "
                         f"but has {hits[0]} on more than one axis, so which one is not clear", at)
     return replace(spec, shape=tuple(size_map.get(s, s) for s in spec.shape)) if hits else spec
 
@@ -199,7 +199,7 @@ def _bypassed(g: Graph, d: str, renames: dict[str, str], at: Location) -> Graph:
             raise UserError(f"{why}: its parameter '{p}' is also used by "
                             f"'{next(n for n in outside if n not in consumers)}', after the layer", at)
         if outside:
-            symbols[p] = _resized(symbols[p], size_map, at)
+            symbols[p] = _resized(symbols[p], size_map, why, at)
     for k, v in renames.items():
         if v == o:
             renames[k] = u
@@ -226,9 +226,9 @@ def _rebuilt(problem: Problem, chosen: dict, renames: dict, at: Location, why: s
 # ----------------------------------------------------------------- helpers
 
 def _reason(exc: UserError) -> str:
-    """The message of an error (the first one of several), with where it points when known."""
+    """The message of an error in the file (the first of several), with its line."""
     first = exc.errors[0] if isinstance(exc, UserErrors) and exc.errors else exc
-    where = f" (line {first.where.line})" if first.where is not None and first.where.line else ""
+    where = f" (at line {first.where.line})" if first.where is not None and first.where.line else ""
     return first.message + where
 
 

@@ -73,12 +73,25 @@ def test_an_error_under_a_rename_points_at_the_text_as_written():
     assert "h9" in info.value.message and "last" in info.value.message
 
 
+def test_a_misspelt_choice_is_suggested(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text(CHOICE_354.read_text(encoding="utf-8").replace("act(W1 @ x", "actt(W1 @ x"))
+    errors = validate_file(path)
+    assert len(errors) == 1 and "did you mean 'act'?" in errors[0].message
+    assert errors[0].where.column == path.read_text().splitlines()[errors[0].where.line - 1].index("actt") + 1
+
+
 # ----------------------------------------------------------------- build_graph(choices)
 
 def test_the_default_graph_reads_every_choice_at_its_first_value():
     g = graph_of(CHOICE_354)
     assert g.choices == {"act": "relu", "last": "h3"}
     assert g.nodes["h1"].op == "relu" and symbols_in(g.nodes["y_hat"]) == {"V", "h3", "c"}
+
+
+def test_questions_and_answers_read_choices_at_the_graph_value():
+    g = variant(graph_of(CHOICE_354), {"last": "h2", "act": "sigmoid"})
+    assert parse_expression("act(last)", g.scope()) == parse_expression("sigmoid(h2)", g.scope())
 
 
 def test_build_graph_with_choices_and_a_wrong_one():
