@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from derivkit.training.compile import compile_problem
 from derivkit.variants import variant
 
 from helpers import ROOT, make_scope
+from strategies import ACTIVATIONS, LOSSES, mlp_problem_dict
 
 HERE = ROOT / "tests"
 SEED_002 = ROOT / "problems" / "sigmoid_chain_squared_error.yaml"
@@ -164,6 +166,31 @@ def test_random_settings_give_gradients_that_agree_with_central_differences(act,
     assert not any(d in g.shape(n) for d in zero for n in g.names)
     result = gradcheck(g, derive(g), seed=seed)
     assert result.passed, (act, last, zero, result.worst)
+
+
+@st.composite
+def mlp_settings(draw):
+    """A random MLP whose hidden activations are a choice, and a setting: a value of the
+    choice and some hidden sizes set to 0."""
+    depth = draw(st.integers(2, 4))
+    doc = mlp_problem_dict(depth, ["act"] * (depth - 1), draw(st.sampled_from(LOSSES)),
+                           [draw(st.integers(1, 3)) for _ in range(depth + 1)])
+    doc["choices"] = {"act": draw(st.lists(st.sampled_from(ACTIVATIONS), min_size=2, max_size=4, unique=True))}
+    zero = draw(st.sets(st.sampled_from([f"H{i}" for i in range(1, depth)])))
+    return yaml.safe_dump(doc, sort_keys=False), draw(st.sampled_from(doc["choices"]["act"])), zero, depth
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mlp_settings(), st.integers(0, 2**16))
+def test_random_mlp_settings_keep_one_layer_per_remaining_size(setting, seed):
+    text, act, zero, depth = setting
+    g = variant(build_graph(parse_problem(text, "gen.yaml")), {"act": act}, {d: 0 for d in zero})
+    weights = [n for n in g.leaves if n.startswith("W")]
+    assert len(weights) == depth - len(zero)
+    assert all(e.op == act for n, e in g.nodes.items() if n.startswith("a"))
+    assert not any(d in g.shape(n) for d in zero for n in g.names)
+    result = gradcheck(g, derive(g), seed=seed)
+    assert result.passed, (act, zero, result.worst)
 
 
 # ----------------------------------------------------------------- variant: what cannot be bypassed
