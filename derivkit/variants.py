@@ -28,6 +28,7 @@ from .errors import Location, UserError, UserErrors
 from .expr import symbols_in
 from .graph import Graph, build_graph
 from .problem import Problem
+from .yamlread import suggest
 
 
 def variant(graph: Graph, choices: Mapping[str, str] | None = None,
@@ -43,10 +44,15 @@ def variant(graph: Graph, choices: Mapping[str, str] | None = None,
     problem = graph.problem
     choices, sizes = dict(choices or {}), {**graph.dims, **(dims or {})}
     for name, value in choices.items():
-        if name not in problem.choices or value not in problem.choices[name]:
-            raise UserError(f"'{value}' is not a value of the choice '{name}'"
-                            if name in problem.choices else f"'{name}' is not a choice of this problem",
+        if name not in problem.choices:
+            raise UserError(f"'{name}' is not a choice of this problem{suggest(name, problem.choices)}",
                             setting_at(problem, name))
+        if value not in problem.choices[name]:
+            raise UserError(f"'{value}' is not a value of the choice '{name}' (its values: "
+                            f"{', '.join(problem.choices[name])})", setting_at(problem, name))
+    for d in dims or {}:
+        if d not in graph.dims:
+            raise UserError(f"'{d}' is not a size of this problem{suggest(d, graph.dims)}", setting_at(problem, d))
     chosen = {**graph.choices, **choices}
     g = graph
     changed = [name for name in chosen if chosen[name] != graph.choices[name]]

@@ -242,6 +242,13 @@ def test_a_size_the_variant_no_longer_uses_is_left_alone():
     assert g.nodes == shallow.nodes and g.dims["H2"] == g.dims["H3"] == 0
 
 
+@pytest.mark.parametrize("choices, dims", [({"act": "tanh"}, {}), ({"depth": "h1"}, {}), ({}, {"H4": 0})])
+def test_a_setting_the_problem_does_not_have_is_an_error(choices, dims):
+    with pytest.raises(UserError) as info:
+        variant(graph_of(CHOICE_354), choices, dims)
+    assert info.value.where.file == str(CHOICE_354) and info.value.where.line is not None
+
+
 def test_the_size_of_an_input_is_not_a_layer():
     g = graph_of(SEED_002)
     with pytest.raises(UserError) as info:
