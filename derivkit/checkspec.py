@@ -84,7 +84,7 @@ class Settings:
 
 def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
                base_dir: Path | None = None, key: Node | None = None, *,
-               choices: dict[str, list[str]] | None = None) -> Settings | None:
+               choices: dict[str, tuple[str, ...]] | None = None) -> Settings | None:
     """Check ``check:`` (its YAML node); None when an error was recorded in ``r``.
 
     ``dim_names`` are the problem's size names, ``data_dims`` those the data decides

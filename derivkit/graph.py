@@ -7,6 +7,7 @@ mismatches and a non-scalar loss are reported at their place in the file.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import Location, UserError, UserErrors
@@ -14,7 +15,7 @@ from .expr import Expr, sym, Expr as _E
 from .parse import Scope, _at, _char_col, _lead, parse_expression
 from .problem import Problem
 from .simplify import Facts
-from .yamlread import MAX_CANDIDATES
+from .yamlread import MAX_CANDIDATES, suggest
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Graph:
     nodes: dict[str, Expr]                  # name -> definition, in order; the loss last
     loss: str
     facts: Facts = field(default_factory=Facts)
+    #: the value each of the problem's choices has in this graph (the defaults unless a variant)
+    choices: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -67,23 +70,29 @@ class Graph:
 
         def lookup(name: str):
             return visible.get(name) or dims.get(name)
-        return Scope(lookup, lambda: list(visible) + list(dims), self.dims)
+        return Scope(lookup, lambda: list(visible) + list(dims), self.dims, renames=self.choices)
 
 
-def build_graph(problem: Problem) -> Graph:
+def build_graph(problem: Problem, choices: Mapping[str, str] | None = None, *,
+                renames: Mapping[str, str] | None = None) -> Graph:
     """Parse every forward expression and the loss; collect all errors.
 
     Each expression sees the leaves, the nodes defined before it and the dims; a name
     defined later (or the node itself) is reported at its place in the expression, and
-    so is an index that is neither an integer nor a class-index target."""
+    so is an index that is neither an integer nor a class-index target.  A choice's name
+    reads as its value in ``choices``, else its default (the first); ``renames`` are
+    further names read as others (a bypassed layer's output as its input).  Shapes are the
+    problem's: :func:`derivkit.variants.variant` also resizes the parameters a choice feeds."""
+    chosen = {**problem.default_choices, **_checked(problem, choices or {})}
     errors: list[UserError] = []
     leaves = {name: sym(name, s.shape) for name, s in problem.symbols.items()}
     g = Graph(problem, dict(problem.dims), leaves, {}, problem.loss.name,
-              Facts(frozenset(n for n, s in problem.symbols.items() if s.kind == "onehot")))
+              Facts(frozenset(n for n, s in problem.symbols.items() if s.kind == "onehot")), chosen)
+    read_as = {**chosen, **(renames or {})}
     later = {n.name for n in problem.forward} | {problem.loss.name}
     class_targets = {n for n, s in problem.symbols.items() if s.kind == "class"}
     for spec in [*problem.forward, problem.loss]:
-        scope = _DefinedSoFar(g, later, spec.name)
+        scope = _DefinedSoFar(g, later, spec.name, read_as)
         try:
             expr = parse_expression(spec.expr.value, scope.scope(), spec.expr.where)
             _check_indices(spec.expr.value, spec.expr.where, class_targets)
@@ -103,13 +112,25 @@ def build_graph(problem: Problem) -> Graph:
     return g
 
 
+def _checked(problem: Problem, choices: Mapping[str, str]) -> Mapping[str, str]:
+    """``choices`` if each names a choice of the problem and one of its values."""
+    for name, value in choices.items():
+        if name not in problem.choices:
+            raise UserError(f"'{name}' is not a choice of this problem"
+                            f"{suggest(name, problem.choices)}", problem.locate("choices"))
+        if value not in problem.choices[name]:
+            raise UserError(f"'{value}' is not a value of the choice '{name}' (its values: "
+                            f"{', '.join(problem.choices[name])})", problem.locate("choices", name))
+    return choices
+
+
 class _DefinedSoFar:
     """The scope of one definition: leaves, nodes defined so far, dims (no copies, so
     building a graph of n nodes costs O(n), not O(n²)).  A name defined later is left
     unknown, so the parser locates it; :meth:`explain` then says why it is unknown."""
 
-    def __init__(self, g: Graph, later: set[str], current: str):
-        self.g, self.later, self.current = g, later, current
+    def __init__(self, g: Graph, later: set[str], current: str, renames: Mapping[str, str]):
+        self.g, self.later, self.current, self.renames = g, later, current, renames
         self.too_early: str | None = None
 
     def lookup(self, name: str) -> Expr | None:
@@ -131,7 +152,7 @@ class _DefinedSoFar:
         return out
 
     def scope(self) -> Scope:
-        return Scope(self.lookup, self.names, self.g.dims)
+        return Scope(self.lookup, self.names, self.g.dims, renames=self.renames)
 
     def explain(self, exc: UserError) -> UserError:
         if self.too_early is None or isinstance(exc, UserErrors):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ast
 import difflib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Callable
 
 import math
@@ -51,6 +52,8 @@ class Scope:
 
     ``indices`` are free index names (a question's ``index:``), read as scalar index
     variables; ``loss``, when given, lets ``dl/dz`` stand for the upstream gradient ∂l/∂z.
+    ``renames`` replace a name or a function name as it is read (a problem's ``choices:``:
+    ``act(z)`` read as ``sigmoid(z)``, ``last`` as ``h2``); errors still point at the text.
     """
 
     lookup: Callable[[str], Expr | None]
@@ -58,6 +61,7 @@ class Scope:
     dims: dict[str, int]
     indices: tuple[str, ...] = ()
     loss: str | None = None
+    renames: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_expression(text: str, scope: Scope, where: Location | None = None) -> Expr:
@@ -169,16 +173,21 @@ class _Reader:
                             f"(at most {MAX_INT_DIGITS} digits; write a float such as 1e20)")
         return self.constant(num(v))
 
+    def renamed(self, name: str) -> tuple[str, str]:
+        """The name to look up for ``name`` as written, and how to mention it in an error."""
+        target = self.scope.renames.get(name, name)
+        return target, (f"'{target}' (the value of the choice '{name}')" if target != name else f"'{name}'")
+
     def _Name(self, node, depth):
-        name = node.id
-        if name in self.bound or name in self.scope.indices:
+        if node.id in self.bound or node.id in self.scope.indices:
             from .indexform import ivar
-            return ivar(name)
+            return ivar(node.id)
+        name, said = self.renamed(node.id)
         e = self.scope.lookup(name)
         if e is None:
-            close = difflib.get_close_matches(name, self.scope.names(), n=1)
+            close = difflib.get_close_matches(name, [*self.scope.names(), *self.scope.renames], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            self.fail(node, f"unknown name '{name}'{hint}")
+            self.fail(node, f"unknown name {said}{hint}")
         return self.constant(e)
 
     def _BinOp(self, node, depth):
@@ -254,7 +263,7 @@ class _Reader:
     def _Call(self, node, depth):
         if not isinstance(node.func, ast.Name):
             self.fail(node, "only the language's functions may be called")
-        name = node.func.id
+        name, said = self.renamed(node.func.id)
         if node.keywords:
             self.fail(node, f"{name}() takes no keyword arguments")
         if name in SIZED:
@@ -269,9 +278,9 @@ class _Reader:
             return self._index_sum(node, depth)
         op = FUNCTIONS.get(name)
         if op is None:
-            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS], n=1)
+            close = difflib.get_close_matches(name, [*FUNCTIONS, *SIZED, *INDEX_CALLS, *self.scope.renames], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            self.fail(node, f"unknown function '{name}'{hint}")
+            self.fail(node, f"unknown function {said}{hint}")
         if len(node.args) != 1:
             self.fail(node, f"{name}() takes one argument, got {len(node.args)}")
         return self.build(node, op.name, self.read(node.args[0], depth))

@@ -45,7 +45,7 @@ from derivkit import yamlread
 from derivkit.checkspec import Settings, read_check
 from derivkit.errors import Location, UserError, UserErrors
 from derivkit.layout import DENOMINATOR, LAYOUTS
-from derivkit.ops import reserved_names
+from derivkit.ops import FUNCTIONS, reserved_names
 from derivkit.yamlread import Fields, Invalid, Reader, child, describe, is_number, short
 
 MAX_BYTES = yamlread.MAX_BYTES
@@ -54,6 +54,7 @@ MAX_DIM_NAMES = 100
 MAX_SYMBOLS = 1000
 MAX_NODES = 100            # forward entries: solve's cost grows fast with depth (a 200-node chain takes ~15 s)
 MAX_QUESTIONS = 1000
+MAX_CHOICE_VALUES = 20     # values of one choice (each is a network trained in a sweep)
 RESERVED = reserved_names()
 ROLES = ("input", "target", "param")
 TARGET_KINDS = ("onehot", "class", "binary", "real")
@@ -65,7 +66,7 @@ PROBLEM_ID_RE = re.compile(r"[A-Za-z0-9_.-]+\Z")
 # section -> {key: required?}
 TOP_KEYS = {"id": True, "title": False, "description": False, "dims": False, "symbols": True,
             "forward": False, "loss": True, "questions": False, "check": False,
-            "latex": False, "aliases": False, "layout": False}
+            "latex": False, "aliases": False, "layout": False, "choices": False}
 SYMBOL_KEYS = {"shape": True, "role": True, "kind": False, "values": False}
 QUESTION_COMMON = {"id": True, "kind": True, "points": False, "prompt": False,
                    "partial": False, "allow": False, "index": False, "vars": False,
@@ -79,6 +80,8 @@ QUESTION_KINDS = {
     "forward": (("of",), ()),
 }
 EXPR_KEYS = ("wrt", "of", "lhs", "rhs", "expr", "var", "to")
+#: what a choice may name as a function: the registry's differentiable elementwise functions
+CHOICE_FUNCTIONS = tuple(name for name, op in FUNCTIONS.items() if op.elementwise and op.differentiable)
 
 @dataclass(frozen=True)
 class Text:
@@ -152,7 +155,14 @@ class Problem:
     description: str | None = None
     settings: Settings | None = None       # the check: section, checked and typed
     layout: str = "denominator"            # how derivatives of a scalar are written (derivkit.layout)
+    #: the choices: section: name -> its values (functions or node/leaf names), the first the default
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _root: Node | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def default_choices(self) -> dict[str, str]:
+        """Each choice at its first value: the network that solve, sheets and grading use."""
+        return {name: values[0] for name, values in self.choices.items()}
 
     def locate(self, *path: str | int, key: bool = False) -> Location:
         """Position of the value at ``path`` (mapping keys / list indices).
@@ -190,13 +200,16 @@ def parse_problem(text: str, filename: str) -> Problem:
 def validate_file(path: str | Path) -> list[UserError]:
     """Every structural error of the problem file at ``path`` (none: it is valid).
 
-    Runs the schema (with ``check:``), builds the graph (names, shapes, indices) and
-    checks every question's targets: all that ``solve`` would reject for structure."""
+    Runs the schema (with ``check:``), builds the graph (names, shapes, indices), checks
+    every question's targets and builds the network of every value of every choice: all
+    that ``solve`` (or training a sweep) would reject for structure."""
     from derivkit.graph import build_graph    # the graph and the questions are built on Problem
     from derivkit.questions import validate_questions
+    from derivkit.variants import choice_errors
 
     try:
-        return validate_questions(build_graph(load_problem(path)))
+        g = build_graph(load_problem(path))
+        return validate_questions(g) + choice_errors(g)
     except UserErrors as exc:
         return list(exc.errors)
     except UserError as exc:
@@ -304,11 +317,14 @@ class _ProblemReader(Reader):
         forward = self.forward(top.v("forward"), known)
         loss = self.loss(top["loss"], known) if "loss" in top else None
         questions = self.questions(top.v("questions"), dim_names)
+        taken = {**known, **dict.fromkeys(dim_names)}
+        values = [*symbols, *(n.name for n in forward)]
+        choices = self.ok(self.choices, top.v("choices"), taken, values, default={})
         check, settings = None, None
         if self.ok(self.mapping, top.v("check"), "check") is not None:
             check = self.plain(top.v("check"))
             settings = read_check(self, top.v("check"), dim_names, _data_dims(symbols),
-                                  Path(self.file).parent, top["check"][0])
+                                  Path(self.file).parent, top["check"][0], choices=choices)
         latex = self.ok(self.names_to(self.text), top.v("latex"), "latex", known, default={})
         aliases = self.ok(self.names_to(self.alias_list), top.v("aliases"), "aliases", known,
                           default={})
@@ -316,7 +332,7 @@ class _ProblemReader(Reader):
         if self.n_errors:
             return None
         return Problem(self.file, pid, title, dims, symbols, forward, loss, questions, check,
-                       latex, aliases, description, settings, layout=layout, _root=root)
+                       latex, aliases, description, settings, layout=layout, choices=choices, _root=root)
 
     def problem_id(self, node: Node) -> str:
         value = self.scalar(node, "id")
@@ -427,6 +443,51 @@ class _ProblemReader(Reader):
         name = self.ok(self.node_name, k, "loss", known)
         expr = self.ok(self.expr, v, f"loss '{k.value}'")
         return NodeSpec(name, expr, self.at(k)) if name and expr else None
+
+    def choices(self, node: Node, taken: dict, names: list[str]) -> dict[str, tuple[str, ...]]:
+        """``name: [value, ...]``: a name not in ``taken``, 2..MAX_CHOICE_VALUES distinct
+        values, all functions (CHOICE_FUNCTIONS) or all forward nodes / leaves (``names``)."""
+        out = {}
+        for k, v in self.mapping(node, "choices"):
+            name = self.ok(self.name, k, "choice")
+            if name is None:
+                continue
+            if name in taken:
+                self.error(k, f"choice '{name}' is already a symbol, node or size name; "
+                              "a choice needs a name of its own (e.g. act, last)")
+                continue
+            values = self.ok(self.choice_values, v, f"choice '{name}'", names)
+            if values is not None:
+                out[name] = values
+        return out
+
+    def choice_values(self, node: Node, what: str, names: list[str]) -> tuple[str, ...]:
+        items = self.sequence(node, what, MAX_CHOICE_VALUES)
+        if len(items) < 2:
+            self.fail(node, f"{what} needs a list of 2 to {MAX_CHOICE_VALUES} values, the first the "
+                            "default, e.g. [sigmoid, relu] or [h1, h2]")
+        values, kinds = [], set()
+        for item in items:
+            self.scalar(item, f"{what} value")
+            word = item.value                              # as written, like names
+            if word in values:
+                self.fail(item, f"{what} lists '{short(word)}' twice")
+            if word in CHOICE_FUNCTIONS:
+                kinds.add("function")
+            elif word in names:
+                kinds.add("name")
+            elif word in FUNCTIONS:
+                self.fail(item, f"{what}: '{word}' is not a differentiable elementwise function, so a "
+                                f"network using it cannot be trained (those that are: {', '.join(CHOICE_FUNCTIONS)})")
+            else:
+                hint = self.suggest(word, [*CHOICE_FUNCTIONS, *names])
+                self.fail(item, f"{what}: '{short(word)}' is neither an elementwise function "
+                                f"({', '.join(CHOICE_FUNCTIONS)}) nor a forward node or leaf{hint}")
+            if len(kinds) > 1:
+                self.fail(item, f"{what} mixes functions and names ('{short(word)}'); its values are "
+                                "all functions (used as act(z)) or all node/leaf names (used as last)")
+            values.append(word)
+        return tuple(values)
 
     def questions(self, node: Node | None, dim_names: set[str]) -> list[QuestionSpec]:
         questions: list[QuestionSpec] = []

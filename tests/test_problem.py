@@ -283,12 +283,18 @@ BAD_CASES = {
     "50_sinusoid_range_reversed": ("check.data.range", 13, 46),
     "51_test_fraction_one": ("check.test.fraction", 14, 20),
     "52_test_source_other_features": ("check.test:", 14, 21),
+    "53_choice_value_unknown": ("'reluu' is neither an elementwise function", 11, 18),
+    "54_choice_name_taken": ("choice 'x' is already a symbol, node or size name", 11, 3),
+    "55_choice_one_value": ("choice 'act' needs a list of 2 to 20 values", 11, 8),
+    "56_choice_mixed": ("choice 'act' mixes functions and names ('h')", 11, 15),
+    "57_choice_repeated": ("choice 'act' lists 'tanh' twice", 11, 21),
+    "58_choice_not_differentiable": ("'relu_prime' is not a differentiable elementwise function", 11, 9),
 }
 # structural mistakes that the JSON schema can express too
 SCHEMA_REJECTS = {name for name in BAD_CASES if name[:2] in {
     "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "15", "17", "19", "20", "21", "22",
     "23", "24", "25", "27", "28", "29", "30", "31", "32", "33", "34", "35", "37", "38", "40", "41",
-    "45", "46", "47"}}
+    "45", "46", "47", "55", "57", "58"}}
 
 
 def test_every_fixture_has_an_expectation():
