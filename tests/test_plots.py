@@ -260,6 +260,17 @@ def test_every_hidden_layer_gets_a_panel(tmp_path):
     assert _size(tmp_path / "h.png")[0] == round(4.2 * 4 * plots.DPI)
 
 
+def test_one_row_of_hidden_units_per_fitted_network(tmp_path):
+    """As seed 002 draws the units of its 2-, 3- and 10-unit networks: a row per setting."""
+    fits = [fit(DEEP, act=act, data="sinusoid", n=100, epochs=2, lr=0.01) for act in ("relu", "tanh")]
+    if refused_without_matplotlib(plots.plot_hidden, fits, tmp_path / "h.png"):
+        return
+    plots.plot_hidden(fits[:1], tmp_path / "one.png")
+    plots.plot_hidden(fits, tmp_path / "two.png")
+    (w1, h1), (w2, h2) = _size(tmp_path / "one.png"), _size(tmp_path / "two.png")
+    assert w1 == w2 and h2 == round(2 * 3.2 * plots.DPI) and h1 == round(3.2 * plots.DPI)
+
+
 def test_the_first_layer_is_the_last_affine_node_before_the_nonlinearity():
     split = CLASSIFIER.replace("  z: W @ x + b\n", "  a: W @ x\n  z: a + b\n")
     f = fit(split, H=5, n=100, epochs=2)

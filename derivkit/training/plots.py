@@ -180,26 +180,31 @@ def _data_and_fit(ax, fit: Fitted, xs: np.ndarray) -> None:
     ax.plot(xs, S.fitted_curve(fit, xs), color="C0", linewidth=2, label="fitted")
 
 
-def plot_hidden(fit: Fitted, path) -> None:
-    """1-D input: the data and the fitted function, and beside it each hidden node's units
-    against x (one line per unit; one panel per hidden layer)."""
+def plot_hidden(fits: Fitted | list[Fitted], path) -> None:
+    """1-D input: one row per fitted network (per swept setting, as seed 002 draws 2, 3 and 10
+    units): the data and the fitted function, and beside it each hidden node's units against x
+    (one line per unit; one panel per hidden layer)."""
     plt = _start(path)
-    if fit.n_features != 1:
-        raise ValueError("plot_hidden needs a network with one input feature")
-    xs = S.x_grid([fit])
-    hidden = S.hidden_curves(fit, xs)
-    if not hidden:
-        raise ValueError("this network has no hidden units")
-    fig, axes = plt.subplots(1, 1 + len(hidden), figsize=(4.2 * (1 + len(hidden)), 3.4), squeeze=False)
-    ax = axes[0][0]
-    if S.is_1d_regression(fit):
-        _data_and_fit(ax, fit, xs)
-    ax.set_title(S.fit_title(fit, list(fit.setting)), fontsize="small")
-    ax.set_xlabel("x")
-    for ax, (name, values) in zip(axes[0][1:], hidden.items()):
-        for i in range(values.shape[1]):
-            ax.plot(xs, values[:, i], linewidth=1.2)
-        ax.set_title(f"{name}: {values.shape[1]} units", fontsize="small")
+    rows = [f for f in ([fits] if isinstance(fits, Fitted) else fits) if f.hidden()]
+    if not rows:
+        raise ValueError("these networks have no hidden units")
+    if any(f.n_features != 1 for f in rows):
+        raise ValueError("plot_hidden needs networks with one input feature")
+    xs = S.x_grid(rows)
+    curves = [S.hidden_curves(f, xs) for f in rows]
+    cols = 1 + max(len(c) for c in curves)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(4.2 * cols, 3.2 * len(rows)), squeeze=False)
+    for fit, hidden, row in zip(rows, curves, axes):
+        if S.is_1d_regression(fit):
+            _data_and_fit(row[0], fit, xs)
+        row[0].set_title(S.fit_title(fit, list(fit.setting)), fontsize="small")
+        for ax, (name, values) in zip(row[1:], hidden.items()):
+            for i in range(values.shape[1]):
+                ax.plot(xs, values[:, i], linewidth=1.2)
+            ax.set_title(f"{name}: {values.shape[1]} unit{'' if values.shape[1] == 1 else 's'}", fontsize="small")
+        for ax in row[1 + len(hidden):]:
+            ax.axis("off")
+    for ax in axes[-1]:
         ax.set_xlabel("x")
     _save(plt, fig, path)
 
@@ -259,8 +264,9 @@ def pictures(result) -> dict[str, tuple]:
         out["sweep.png"] = (plot_sweep, train)
     if fits and all(S.is_1d_regression(f) for f in fits):
         out["fit.png"] = (plot_fit, fits)
-    if best is not None and best.n_features == 1 and best.hidden():
-        out["hidden.png"] = (plot_hidden, best)
+    with_units = [f for f in fits if f.n_features == 1 and f.hidden()]
+    if with_units:
+        out["hidden.png"] = (plot_hidden, with_units)
     if best is not None and S.is_2d_classifier(best):
         out["regions.png"] = (plot_regions, best)
     return out
