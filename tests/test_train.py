@@ -377,20 +377,21 @@ check:
     assert [row["final_loss"] for row in r2["sweep"]] == [row["final_loss"] for row in r["sweep"]]
 
 
-def test_width_zero_rejected_where_the_network_needs_a_unit():
-    net = NETWORK.replace("h: sigmoid(z)", "h: softmax(z)")
-    text = net + """\
+def test_width_zero_removes_the_hidden_layer():
+    """H = 0 is the network without its hidden layer (o = V x + c, V of shape [C, D]): the seed's
+    linear model, not a constant one, so it beats the constant model on separable data."""
+    text = NETWORK + """\
 check:
-  data: {generator: moons, n: 100, seed: 0}
-  train: {lr: 0.1, epochs: 1}
+  data: {generator: moons, n: 200, seed: 0}
+  train: {lr: 0.1, epochs: 5}
   hidden: {dim: H, values: [0, 2]}
 """
     g, d = graph_from_text(text, "w.yaml")
-    with pytest.raises(UserError) as err:
-        run_check(g, d)
-    assert "width 0" in err.value.message
-    line, col = locate(text, "hidden")
-    assert (err.value.where.line, err.value.where.column) == (line, col)
+    res = run_check(g, d)
+    linear = res.fits[0]
+    assert linear.setting["H"] == 0 and "h" not in linear.graph.nodes and "W" not in linear.params
+    assert linear.params["V"].shape == (2, 2)                   # [C, D]: the input feeds the output
+    assert res.sweep[0]["accuracy"] > 0.75                      # a constant model has 0.5 on moons
 
 
 # ---------------------------------------------------------------------------- expectations

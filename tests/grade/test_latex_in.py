@@ -92,6 +92,9 @@ TWO = "two_layer_classifier_index"
 NLL = "sigmoid_output_nll_saturation"
 CHAIN = "sigmoid_chain_squared_error"
 MSE = "sigmoid_mse_classifier"
+THRESH = "mlp_mse_ellipse_thresholds"
+DIGITS = "mlp_digits_experiments"
+DEEP354 = "mlp_354_activation_sweep"
 CASES = [
     # issue 8's examples
     (MLP, None, r"(y - t) h^T", "(y - t) @ h.T"),
@@ -149,6 +152,11 @@ CASES = [
     (CHAIN, None, r"W_2^T", "W2.T"),
     (MSE, None, r"2(\hat{\boldsymbol{y}} - \boldsymbol{y})^\top", "2 * (y_hat - y).T"),
     (NLL, None, r"(\sigma(z) - y) \vec{h}", "(sigmoid(z) - y) * h"),
+    (THRESH, None, r"-2(\mathbf{y} - \hat{\mathbf{y}}) \odot \hat{y} \odot (1 - \hat{y})",
+     "-2 * (y - y_hat) * y_hat * (1 - y_hat)"),
+    (DIGITS, None, r"(\mathbf{y} - \mathbf{t}) \mathbf{h}^\top", "(y - t) @ h.T"),
+    # the default of the choice `act` (relu) is what an answer's ReLU means
+    (DEEP354, None, r"\mathrm{ReLU}(W_1 x + b_1)", "h1"),
     # index notation
     (MULTI, {"j": "C"}, r"\frac{\partial \ell}{\partial u_j} = \delta_{jt} - p_j", "(onehot(t, C) - p)[j]"),
     (MULTI, {"j": "C"}, r"\mathbb{1}[j = t] - \frac{\exp u_j}{\sum_{k=1}^{C} \exp u_k}",

@@ -47,14 +47,15 @@ def test_regression_sheet_shows_each_fit_the_sweep_and_hidden_units():
         assert np.allclose(pts[:, 1], res.fitted.nodes(pts[:, :1])["h"][:, i], rtol=1e-4, atol=1e-4)
     (sweep,) = t.sweep_plots                                       # regression: no accuracy panel
     assert sweep.xticklabels == ["1", "2", "3", "10"]
-    assert [c for c in t.sweep_columns[:2]] == ["width", "runs"]
+    assert [c for c in t.sweep_columns[:2]] == ["H", "runs"]          # named by the swept key
 
 
 def test_classifier_sheet_shows_accuracy_and_the_first_layers_lines():
     res = classifier_result()
     t = training_section(res)
     assert not t.fits and not t.hidden
-    assert {c.label for c in t.accuracy} == {"lr 0.01 (validation)", "lr 0.1 (validation)"}
+    assert {c.label for c in t.accuracy} == {f"lr {lr} ({part})" for lr in ("0.01", "0.1")
+                                             for part in ("training", "validation")}
     assert [a.ylabel for a in t.sweep_plots] == ["final loss", "final accuracy"]
     (ax,) = t.regions
     lines = [line for line in ax.lines if line.options.startswith("no marks")]
