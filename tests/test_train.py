@@ -725,6 +725,52 @@ def test_plot_without_matplotlib_is_refused_before_training(tmp_path, monkeypatc
     assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
 
 
+@pytest.mark.parametrize("option", ["--plots", "--table"])
+def test_table_or_plots_with_no_train_is_a_usage_error(tmp_path, option):
+    result = _cli(tmp_path, "--no-train", option, tmp_path / "out")
+    assert result.exit_code == 2 and option in result.output and not (tmp_path / "out").exists()
+
+
+def test_plots_without_matplotlib_are_refused_before_training(tmp_path, monkeypatch):
+    import derivkit.training.run as run_module
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    result = _cli(tmp_path, "--plots", tmp_path / "pictures")
+    assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
+    assert not (tmp_path / "pictures").exists()
+
+
+def test_plots_into_a_regular_file_are_refused_before_training(tmp_path, monkeypatch):
+    import derivkit.training.run as run_module
+    calls = []
+    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
+    (tmp_path / "taken").write_text("keep\n")
+    result = _cli(tmp_path, "--plots", tmp_path / "taken")
+    assert result.exit_code == 2 and calls == []
+    (line,) = [s for s in result.output.splitlines() if s.strip()]
+    assert line.startswith(f"{tmp_path / 'taken'}:") and "not a directory" in line
+    assert (tmp_path / "taken").read_text() == "keep\n"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_table_holds_one_row_per_setting_after_the_report(tmp_path, suffix):
+    """--table: the sweep's rows, as --format json gives them, written after the report."""
+    check = SMALL_CHECK + "  repeats: 2\n  sweep: {lr: [0.01, 0.1]}\n"
+    out = tmp_path / f"table{suffix}"
+    result = _cli(tmp_path, "--format", "json", "--table", out, check=check)
+    assert result.exit_code == 0, result.output
+    sweep = json.loads(result.output)["train"]["sweep"]
+    if suffix == ".json":
+        rows = json.loads(out.read_text())                # a list of rows
+    else:
+        rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert len(rows) == len(sweep) == 2
+    for row, want in zip(rows, sweep):
+        assert float(row["lr"]) == want["lr"]
+        assert float(row["final_loss"]) == pytest.approx(want["final_loss"], rel=1e-12)
+
+
 def test_a_diverged_run_prints_in_the_text_report(tmp_path):
     check = """\
 check:
