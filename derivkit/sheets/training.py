@@ -19,6 +19,9 @@ from ..training import series as S
 
 #: points per drawn function (fitted functions and hidden units)
 CURVE_POINTS = 60
+#: at most this many points per training curve (a long run is drawn at evenly spaced epochs,
+#: the last always included: TeX's memory holds a few thousand marks per page)
+MAX_CURVE_POINTS = 80
 #: a 2-D picture's predicted classes: a coarse grid of this many marks per side
 REGION_MARKS = 24
 #: at most this many validation points drawn in a 2-D picture
@@ -94,7 +97,7 @@ def training_section(result) -> Training:
     test = f" and {data['n_test']} test" if data.get("n_test") else ""
     desc = (f"{data.get('name', 'data')}: {data.get('n_train', '?')} training, {data.get('n_val', '?')} "
             f"validation{test} samples; {s.get('optimizer', '?')}, batch size {s.get('batch_size', '?')}, "
-            f"{s.get('epochs', '?')} epochs" + (f", {repeats} repeats (mean $\\pm$ std)" if repeats > 1 else ""))
+            f"{s.get('epochs', '?')} epochs" + (f", {repeats} repeats (mean ± std)" if repeats > 1 else ""))
     finite = [v for c in curves for _, v in c.points if math.isfinite(v) and v > 0]
     log_scale = bool(finite) and max(finite) / min(finite) > 50
     span = max((c.points[-1][0] for c in curves if c.points), default=1)
@@ -109,7 +112,15 @@ def _curve(s: S.Series, fallback: str, suffix: bool = False) -> Curve:
     name = s.label or fallback
     if suffix:
         name = f"{name} ({S.PARTS[s.part]})"
-    return Curve(name, list(zip(s.x, s.y)), s.std)
+    keep = _spread(len(s.x), MAX_CURVE_POINTS)
+    return Curve(name, [(s.x[i], s.y[i]) for i in keep], None if s.std is None else [s.std[i] for i in keep])
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """At most ``most`` indices of ``range(n)``, evenly spaced, first and last included."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
 
 
 def _tick(span) -> int:
@@ -137,8 +148,9 @@ def _summary(t: dict) -> list[tuple[str, str]]:
             out.append((label, _fmt(retrained[key])))
     if retrained.get("test_accuracy") is not None:
         out.append(("retrained: test accuracy", f"{100 * retrained['test_accuracy']:.1f} %"))
-    if "passed" in t:
-        out.append(("expectation", "met" if t["passed"] else "missed"))
+    for name, e in (t.get("expect") or {}).items():      # only what the file expects
+        out.append((f"expected {name.replace('_', ' ')} {_fmt(e['limit'])}",
+                    f"{'met' if e['met'] else 'missed'} ({_fmt(e['value'])})"))
     return out
 
 

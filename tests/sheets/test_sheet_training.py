@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 from helpers import SEED_PROBLEMS, needs_tex, solved
 from test_sheet_compile import OVERFULL_PT, _overfull
 
@@ -95,3 +96,13 @@ def test_summary_names_the_best_setting_the_test_set_and_the_retrained_network()
     assert summary["retrained on all data: training samples"] == "160"
     assert "50 test" in t.description
     assert not (t.curves or t.accuracy or t.sweep_plots or t.fits or t.hidden or t.regions)
+
+
+@given(st.integers(1, 5000), st.integers(2, 200))
+def test_long_curves_are_drawn_at_spread_epochs(n, most):
+    """A 1000-epoch run is drawn at <= MAX_CURVE_POINTS epochs (TeX's memory), first and last kept."""
+    from derivkit.sheets.training import _spread
+    keep = _spread(n, most)
+    assert len(keep) <= most and keep[0] == 0 and keep[-1] == n - 1
+    assert all(a < b for a, b in zip(keep, keep[1:]))
+    assert len(keep) == min(n, most) or n > most and len(keep) >= most // 2
