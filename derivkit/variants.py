@@ -11,8 +11,9 @@ expressions (no SymPy work), so it is cheap enough to call once per setting.
 * Nodes and leaves the loss no longer uses are dropped (a depth choice leaves h3, W3, b3).
 * A size set to 0 bypasses its layer: the nodes whose shape holds that size go, their one
   outside input u (a non-parameter node or leaf) takes the place of the layer's output
-  where it is consumed (a size the network no longer uses is left as it is), and the consumer's parameters get u's size in place of the removed
-  one (``y_hat = W2.T @ z3 + b2`` with H = 0 reads ``y_hat = W2.T @ x + b2``, W2 [D, K]).
+  where it is consumed, and the consumer's parameters get u's size in place of the removed
+  one (``y_hat = W2.T @ z3 + b2`` with H = 0 reads ``y_hat = W2.T @ x + b2``, W2 [D, K]);
+  a size the network no longer uses is left as it is.
 
 A variant's ``problem`` is the problem reduced to the variant: its symbols (with the new
 shapes), forward and choices (each at the value set); its questions are the default

@@ -46,18 +46,6 @@ def trains(g):
     return compiled
 
 
-def used_names(g):
-    """Every leaf and node the loss depends on, the loss included."""
-    out, todo = {g.loss}, [g.loss]
-    while todo:
-        n = todo.pop()
-        for s in symbols_in(g.nodes[n]) if n in g.nodes else ():
-            if s not in out:
-                out.add(s)
-                todo.append(s)
-    return out
-
-
 # ----------------------------------------------------------------- parse: renames
 
 def test_renames_read_a_function_and_a_name_as_their_values():
@@ -148,7 +136,8 @@ def test_the_354_network_for_every_choice(act, last):
 
 def test_a_variant_drops_what_the_loss_does_not_use():
     g = variant(graph_of(CHOICE_354), {"last": "h2"})
-    assert set(g.names) == used_names(g)
+    consumers = g.consumers()
+    assert all(consumers[n] for n in g.names if n != g.loss)         # everything kept is used
     assert not {"h3", "W3", "b3"} & set(g.names)
 
 
