@@ -57,7 +57,7 @@ def assert_solves_everywhere(text: str, filename: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path, change", size_one_cases())
+@pytest.mark.parametrize("path, change", list(size_one_cases()))
 def test_every_dim_may_be_one(path, change):
     text = with_dims(path.read_text(), change)
     assert yaml.safe_load(text)["dims"] == {**yaml.safe_load(path.read_text())["dims"], **change}
