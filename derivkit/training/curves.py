@@ -46,7 +46,8 @@ def write_table(result, path) -> None:
     ends in ``.json``; written atomically.
     """
     keys = list(result.sweep[0]["setting"]) if result.sweep else ["lr"]
-    columns = [c for c in TABLE_COLUMNS if any(c in row for row in result.sweep)]
+    columns = [c for c in TABLE_COLUMNS                 # none that is empty in every row (accuracy on regression)
+               if any(row.get(c) is not None for row in result.sweep) or c in ("final_loss", "diverged")]
     rows = [{**row["setting"], **{c: row.get(c) for c in columns}} for row in result.sweep]
     if str(path).lower().endswith(".json"):
         write_atomic(path, json.dumps(rows, indent=2, allow_nan=False) + "\n", "table")
