@@ -130,6 +130,7 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
                 f"check asks for {runs} training runs (the product of the swept lists × repeats); "
                 f"at most {MAX_RUNS}")
     _test_fits(r, s, f.v("test"), base_dir)
+    _needs_classes(r, s, f, base_dir)
     samples = _samples(s.data, base_dir) * (1 if s.retrain_on_all else 1 - s.val_fraction)
     steps = s.epochs * math.ceil(samples / s.batch_size)
     if steps > MAX_STEPS:
@@ -138,8 +139,11 @@ def read_check(r: Reader, node: Node, dim_names: set[str], data_dims: set[str],
                 f"({steps} steps per run); at most {MAX_STEPS}: use fewer epochs or larger batches")
     elif s.log_every:
         logged = steps // s.log_every * math.ceil(_samples(s.data, base_dir) * s.val_fraction)
-        if logged > MAX_LOGGED_SAMPLES:
-            at = next(v for k, v in f.v("train").value if k.value == "log_every")
+        at = next(v for k, v in f.v("train").value if k.value == "log_every")
+        if s.log_every > steps:
+            r.error(at, f"check.train.log_every: {s.log_every} is more than the {steps} minibatch steps of "
+                        f"a run, so nothing would be logged; at most {steps}")
+        elif logged > MAX_LOGGED_SAMPLES:
             r.error(at, f"check.train.log_every: {s.log_every} evaluates the validation set "
                         f"{steps // s.log_every} times ({logged} samples per run); at most "
                         f"{MAX_LOGGED_SAMPLES}: log less often")
@@ -239,8 +243,11 @@ def _hidden(node: Node, r: Reader, s: Settings, dim_names: set[str], data_dims: 
 
 def _sweep(node: Node, r: Reader, dim_names: set[str], data_dims: set[str], choices: dict[str, list[str]],
            swept: list) -> None:
-    """``sweep:``: each key ``lr``, a size name or a choice name, with a non-empty list of values."""
-    for k, v in r.mapping(node, "check.sweep"):
+    """``sweep:``: each key ``lr``, a size name or a choice name, with a non-empty list of distinct values."""
+    entries = r.mapping(node, "check.sweep")
+    if not entries:
+        r.error(node, "check.sweep is empty; sweep e.g. lr: [0.01, 0.1], a size (H: [1, 2, 3]) or a choice")
+    for k, v in entries:
         name = k.value
         what = f"check.sweep.{short(name)}"
         if name == "lr":
@@ -263,6 +270,10 @@ def _sweep(node: Node, r: Reader, dim_names: set[str], data_dims: set[str], choi
             r.error(v, f"{what}: the list of values is empty")
             continue
         values = [r.ok(check, item) for item in items]
+        for i, value in enumerate(values):
+            if value is not None and value in values[:i]:
+                r.error(items[i], f"{what}: {short(str(items[i].value))} is listed twice (each setting is trained once)")
+                values[i] = None
         if None not in values:
             swept.append((name, values, k))
 
@@ -386,6 +397,25 @@ def _test(node: Node, r: Reader, base_dir: Path | None) -> dict:
                  lambda key: f"check.test: '{short(key)}' describes a separate test source; with 'fraction' "
                              "the test set is split off the data and takes no other key")
     return {"fraction": r.number(f.v("fraction"), "check.test.fraction", 0.0, 1.0, lo_open=True, hi_open=True)}
+
+
+def _needs_classes(r: Reader, s: Settings, f, base_dir: Path | None) -> None:
+    """Accuracy (``select: val_accuracy``, ``expect.accuracy_above``) needs classification data:
+    refused here when the data is known to be regression without loading it (a generator, a CSV
+    with ``task: regression``); otherwise when training starts."""
+    if s.select != "val_accuracy" and "accuracy_above" not in s.expect:
+        return
+    _, task, _, _ = source_shape(s.data, base_dir)
+    if task != REGRESSION:
+        return
+    name = s.data.get("generator") or s.data.get("dataset")
+    if s.select == "val_accuracy":
+        r.error(f.v("select"), f"check.select: no accuracy exists on {name}, which is regression data; "
+                               "select by val_loss")
+    if "accuracy_above" in s.expect:
+        at = next(v for k, v in f.v("expect").value if k.value == "accuracy_above")
+        r.error(at, f"check.expect.accuracy_above: no accuracy exists on {name}, which is regression data; "
+                    "use final_loss_below")
 
 
 def _test_fits(r: Reader, s: Settings, node: Node | None, base_dir: Path | None) -> None:

@@ -66,6 +66,12 @@ CASES = [
      {"t.csv": TABLE, "u.csv": "x1,response\n1,2\n"}, None),
     ("test_csv_is_a_directory", CSV_DATA + "test: {dataset: csv, path: ‸adir, target: response}",
      {"t.csv": TABLE, "adir/keep": ""}, None),
+    ("test_csv_other_columns", CSV_DATA + "test: {dataset: ‸csv, path: u.csv, target: response}",
+     {"t.csv": TABLE, "u.csv": "x1,x3,response\n1,2,3\n"}, None),
+    # sweeps and selection (found by the trial of the first version)
+    ("sweep_empty", SINUSOID + "sweep: ‸{}", {}, None),
+    ("sweep_value_twice", SINUSOID + "sweep: {lr: [0.1, ‸0.1]}", {}, None),
+    ("select_accuracy_on_regression", SINUSOID + "select: ‸val_accuracy", {}, None),
     # bad data files, found by validate as well as by solve
     ("csv_nan_cell", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,3\n4,nan,6\n"}, ("t.csv", 3)),
     ("csv_text_target", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,high\n"}, ("t.csv", 2)),

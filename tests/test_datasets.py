@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from derivkit.training.datasets import (
     CIRCLE, DATASETS, ELLIPSE, GENERATORS, IMAGES_MAGIC, LABELS_MAGIC, Dataset, check_compatible,
-    load_mnist, make_dataset, part_size, read_idx, source_shape, split_off, standardize, train_val_split,
+    load_mnist, load_test, make_dataset, part_size, read_idx, source_shape, split_off, standardize, train_val_split,
 )
 from derivkit.errors import UserError
 from helpers import no_hang
@@ -481,11 +481,27 @@ def test_compatibility_compares_features_task_and_classes():
 
 
 def test_source_shape_without_loading(tmp_path):
-    assert source_shape({"generator": "spirals", "classes": 4, "n": 10**5}) == (2, "classification", 4)
-    assert source_shape({"generator": "sinusoid"}) == (1, "regression", None)
+    assert source_shape({"generator": "spirals", "classes": 4, "n": 10**5}) == (2, "classification", 4, None)
+    assert source_shape({"generator": "sinusoid"}) == (1, "regression", None, None)
     (tmp_path / "t.csv").write_text("a,b,c,y\n1,2,3,4\n", encoding="utf-8")
-    assert source_shape({"dataset": "csv", "path": "t.csv", "target": "y"}, tmp_path) == (3, None, None)
-    assert source_shape({"dataset": "mnist", "path": "nowhere"}) == (None, None, None)
+    assert source_shape({"dataset": "csv", "path": "t.csv", "target": "y"}, tmp_path) == (3, None, None,
+                                                                                        ("a", "b", "c"))
+    assert source_shape({"dataset": "mnist", "path": "nowhere"}) == (None, None, None, None)
+    assert source_shape({"dataset": "digits"}) == (64, "classification", 10, None)
+    assert source_shape({"dataset": "digits", "limit": 5}) == (64, "classification", None, None)
+
+
+def test_a_test_table_with_other_columns_is_refused(tmp_path):
+    """Same number of features but other names: a test table of another experiment."""
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "1,2,3,0\n2,3,4,1\n" * 5, encoding="utf-8")
+    (tmp_path / "t.csv").write_text("a,b,d,label\n" + "1,2,3,0\n2,3,4,1\n", encoding="utf-8")
+    data = {"dataset": "csv", "path": "d.csv", "target": "label"}
+    test = {"dataset": "csv", "path": "t.csv", "target": "label"}
+    from derivkit.training.datasets import shape_error
+    assert "(a, b, d)" in shape_error(source_shape(data, tmp_path), source_shape(test, tmp_path))
+    with pytest.raises(UserError, match="feature columns"):
+        load_test(test, make_dataset(data, tmp_path), tmp_path)
+    assert shape_error(source_shape(data, tmp_path), source_shape(data, tmp_path)) is None
 
 
 def test_standardize_uses_training_statistics_only():

@@ -504,17 +504,24 @@ loss:
      "check:\n  data: {generator: sinusoid}\n", "the number of outputs of sinusoid is 1"),
     ((TEST_PROBLEMS / "class_log_softmax.yaml").read_text().split("\ncheck:")[0] + "\n",
      "check:\n  data: {generator: sinusoid}\n", "class target, but sinusoid is regression data"),
-    (REGRESSION, "check:\n  data: {generator: sinusoid}\n  expect: {accuracy_above: 0.5}\n",
-     "no accuracy exists here"),
     (NETWORK.replace("  W: {shape: [H, D], role: param}", "  W: {shape: [H, D], role: input}"),
      "check:\n  data: {generator: moons}\n", "exactly one leaf with role input"),
-], ids=["classes", "features", "outputs", "class-on-regression", "accuracy-on-regression", "two-inputs"])
+], ids=["classes", "features", "outputs", "class-on-regression", "two-inputs"])
 def test_network_not_matching_the_data(network, check, words):
     g, d = graph_from_text(network + check, "m.yaml")
     with pytest.raises(UserError) as err:
         run_check(g, d)
     assert words in err.value.message, err.value.message
     assert LOCATED.match(str(err.value)), str(err.value)
+
+
+def test_accuracy_on_regression_data_is_refused_when_read():
+    """A generator's task is known without loading the data: validate refuses at the value."""
+    text = REGRESSION + "check:\n  data: {generator: sinusoid}\n  expect: {accuracy_above: 0.5}\n"
+    with pytest.raises(UserError) as err:
+        graph_from_text(text, "m.yaml")
+    e = err.value.errors[0] if isinstance(err.value, UserErrors) else err.value
+    assert "no accuracy exists" in e.message and (e.where.line, e.where.column) == locate(text, "0.5}")
 
 
 def test_settings_defaults():
@@ -782,3 +789,16 @@ check:
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Training: final loss diverged" in result.output
     assert "loss per epoch:" in result.output and "diverged" in result.output.split("loss per epoch:")[1]
+
+
+def test_data_of_one_class_is_refused(tmp_path):
+    """A CSV whose labels are all 0 would "train" to accuracy 1: nothing to classify."""
+    (tmp_path / "one.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},0\n" for i in range(20)))
+    text = NETWORK + "check:\n  data: {dataset: csv, path: one.csv, target: label, task: classification}\n"
+    path = tmp_path / "one.yaml"
+    path.write_text(text)
+    _, g, d = loaded(path)
+    with pytest.raises(UserError) as err:
+        run_check(g, d)
+    assert "only one class" in err.value.message
+    assert (err.value.where.line, err.value.where.column) == locate(text, "data:")

@@ -79,3 +79,14 @@ def test_curve_csv_ends_with_training_accuracy(tmp_path):
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
     assert list(rows[0])[-1] == "train_accuracy" and len(rows) == 2 * 3
     assert [float(row["train_accuracy"]) for row in rows] == [a for run in r.runs for a in run["train_accuracy"]]
+
+
+def test_log_every_beyond_a_whole_run_is_refused_where_written():
+    """Nothing would be logged (an empty picture): refused when the file is read."""
+    from helpers import locate
+    from derivkit.errors import UserError, UserErrors
+    text = NETWORK + CHECK.replace("LOG", "100000")
+    with pytest.raises(UserError) as err:
+        graph_from_text(text, "late.yaml")
+    e = err.value.errors[0] if isinstance(err.value, UserErrors) else err.value
+    assert "nothing would be logged" in e.message and (e.where.line, e.where.column) == locate(text, "100000")

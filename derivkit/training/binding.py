@@ -62,6 +62,9 @@ def bind_data(graph: Graph, settings: Settings, ds: Dataset) -> Binding:
     if not params:
         raise UserError("there is nothing to train: the problem declares no leaf with role param",
                         check_at(graph, "train", key=True))
+    if ds.task == CLASSIFICATION and len(np.unique(ds.y)) < 2:
+        raise UserError(f"{ds.name} holds only one class ({len(ds)} samples): there is nothing to classify",
+                        check_at(graph, "data"))
     x, t = inputs[0], targets[0]
     dims = dict(graph.dims)
     dims.update(settings.dims)

@@ -70,6 +70,8 @@ class Dataset:
     n_classes: int | None
     name: str
     labels: np.ndarray | None = None
+    #: the feature columns' names (a CSV file's header without the target), when the source has them
+    columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.X = np.asarray(self.X, dtype=np.float64)
@@ -522,7 +524,8 @@ def load_csv(path, target, task=None, limit=None) -> Dataset:
         raise _file_error(path, f"data row {line_row + 1}, column {names[col]!r}: number too large for float64")
     j = names.index(target)
     task, y, labels = _csv_classes(path, table[:, j], task, target)
-    return Dataset(np.delete(table, j, axis=1), y, task, None if labels is None else len(labels), path.name, labels)
+    return Dataset(np.delete(table, j, axis=1), y, task, None if labels is None else len(labels), path.name, labels,
+                   tuple(n for n in names if n != target))
 
 
 def _csv_numbers(path: Path, records, names: list[str], limit: int | None) -> list[list[float]]:
@@ -646,11 +649,15 @@ def train_val_split(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tu
 def shape_error(data: tuple, test: tuple) -> str | None:
     """Why a test source of ``test`` shape cannot test a network fitted to ``data``, or None.
 
-    A shape is (features, task, classes); None in it means "known only when loaded" and matches anything.
+    A shape is (features, task, classes, feature names); None in it means "known only when
+    loaded" (or "has no names") and matches anything.
     """
-    (f1, t1, c1), (f2, t2, c2) = data, test
+    (f1, t1, c1, n1), (f2, t2, c2, n2) = data, test
     if None not in (f1, f2) and f1 != f2:
         return f"the test set has {f2} feature(s) but the data has {f1}"
+    if None not in (n1, n2) and n1 != n2:
+        return (f"the test table's feature columns ({', '.join(n2)}) are not the data's "
+                f"({', '.join(n1)}), in the same order")
     if None not in (t1, t2) and t1 != t2:
         return f"the test set is {t2} data but the data is {t1}"
     if t1 == t2 == CLASSIFICATION and None not in (c1, c2) and c1 != c2:
@@ -659,16 +666,18 @@ def shape_error(data: tuple, test: tuple) -> str | None:
 
 
 def _shape(ds: Dataset) -> tuple:
-    return ds.n_features, ds.task, ds.n_classes
+    return ds.n_features, ds.task, ds.n_classes, ds.columns
 
 
 def check_compatible(data_ds: Dataset, test_ds: Dataset) -> str | None:
-    """Why ``test_ds`` cannot test a network trained on ``data_ds`` (features, task, classes), or None."""
+    """Why ``test_ds`` cannot test a network trained on ``data_ds`` (features, their names, task,
+    classes), or None."""
     return shape_error(_shape(data_ds), _shape(test_ds))
 
 
 def source_shape(spec: dict, base_dir: Path | None = None) -> tuple:
-    """(features, task, classes) of a checked data mapping, as far as known without loading it.
+    """(features, task, classes, feature names) of a checked data mapping, as far as known without
+    loading it.
 
     A generator is run on a handful of samples; a CSV file's header gives its features (its task
     only when ``task`` is given); MNIST and digits are known only when loaded (all None).
@@ -678,8 +687,11 @@ def source_shape(spec: dict, base_dir: Path | None = None) -> tuple:
         options["n"] = max(2, options.get("classes", 2))
         return _shape(GENERATORS[spec["generator"]](**options))
     if spec.get("dataset") == "csv":
-        return len(csv_header(_resolve(spec["path"], base_dir))) - 1, spec.get("task"), None
-    return None, None, None
+        names = tuple(n for n in csv_header(_resolve(spec["path"], base_dir)) if n != spec["target"])
+        return len(names), spec.get("task"), None, names
+    if spec.get("dataset") == "digits":
+        return 64, CLASSIFICATION, None if spec.get("limit") else 10, None
+    return None, None, None, None
 
 
 def _relabelled(test_ds: Dataset, data_ds: Dataset) -> tuple[Dataset, str | None]:
