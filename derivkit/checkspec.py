@@ -255,6 +255,8 @@ def _sweep(node: Node, r: Reader, dim_names: set[str], data_dims: set[str], choi
         elif name in dim_names and name not in data_dims:
             check = lambda item: r.integer(item, f"{what} (a width)", 0, MAX_TRAIN_DIM)
         elif name in choices:
+            if not choices[name]:           # its declaration is wrong, and reported there
+                continue
             check = lambda item, options=choices[name]: r.choice(item, what, options)
         else:
             known = ["lr", *sorted(dim_names - data_dims), *choices]

@@ -319,12 +319,18 @@ class _ProblemReader(Reader):
         questions = self.questions(top.v("questions"), dim_names)
         taken = {**known, **dict.fromkeys(dim_names)}
         values = [*symbols, *(n.name for n in forward)]
-        choices = self.ok(self.choices, top.v("choices"), taken, values, default={})
+        choices = self.ok(self.choices, top.v("choices"), taken, values, default=None)
         check, settings = None, None
         if self.ok(self.mapping, top.v("check"), "check") is not None:
             check = self.plain(top.v("check"))
+            # a choices: section with a mistake (reported there) still declares its names: no
+            # second error for sweeping them
+            node = top.v("choices")
+            declared = {k.value: () for k, _ in node.value} if isinstance(node, MappingNode) else {}
+            declared.update(choices or {})
             settings = read_check(self, top.v("check"), dim_names, _data_dims(symbols),
-                                  Path(self.file).parent, top["check"][0], choices=choices)
+                                  Path(self.file).parent, top["check"][0], choices=declared)
+        choices = choices or {}
         latex = self.ok(self.names_to(self.text), top.v("latex"), "latex", known, default={})
         aliases = self.ok(self.names_to(self.alias_list), top.v("aliases"), "aliases", known,
                           default={})

@@ -315,3 +315,29 @@ def test_a_choice_problem_parses_with_its_choices():
     problem = parse_problem(CHOICE_354.read_text(encoding="utf-8"), "c.yaml")
     assert problem.choices == {"act": ("relu", "sigmoid"), "last": ("h3", "h2", "h1")}
     assert problem.default_choices == {"act": "relu", "last": "h3"}
+
+
+def test_a_wrong_choice_is_reported_once_not_again_where_it_is_swept(tmp_path):
+    text = """\
+id: c
+dims: {D: 1, H: 3, K: 1}
+choices:
+  act: [relu, softmax]
+symbols:
+  x: {shape: [D], role: input}
+  y: {shape: [K], role: target, kind: real}
+  W: {shape: [H, D], role: param}
+  V: {shape: [K, H], role: param}
+forward:
+  h: act(W @ x)
+  o: V @ h
+loss:
+  l: sum((o - y)**2)
+check:
+  data: {generator: sinusoid, n: 50}
+  sweep: {act: [relu, softmax]}
+"""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    errors = validate_file(path)
+    assert len(errors) == 1 and (errors[0].where.line, errors[0].where.column) == (4, 15)
