@@ -72,11 +72,19 @@ def training_lines(t) -> list[str]:
                      + (f", training accuracy {x['train_accuracy']:.3f}" if x.get("train_accuracy") is not None else "")
                      + (f", test loss {_loss(x['test_loss'])}" if "test_loss" in x else "")
                      + (f", test accuracy {x['test_accuracy']:.3f}" if x.get("test_accuracy") is not None else ""))
-    lines.append(f"  loss per epoch: {', '.join(_loss(x) for x in t.loss)}")
-    lines.append(f"  validation loss per epoch: {', '.join(_loss(x) for x in t.val_loss)}")
+    runs = t.sweep[0]["runs"] if t.sweep else 1
+    whose = ("the best setting's, " if len(t.sweep) > 1 else "") + (f"mean of {runs} runs" if runs > 1 else "")
+    lines.append(f"  per epoch{f' ({whose})' if whose else ''}:")
+    lines.append(f"    training loss: {_series(t.loss, _loss)}")
+    lines.append(f"    validation loss: {_series(t.val_loss, _loss)}")
     if t.train_accuracy and any(a is not None for a in t.train_accuracy):
-        lines.append(f"  training accuracy per epoch: {', '.join(_acc(a) for a in t.train_accuracy)}")
-        lines.append(f"  validation accuracy per epoch: {', '.join(_acc(a) for a in t.val_accuracy)}")
+        lines.append(f"    training accuracy: {_series(t.train_accuracy, _acc)}")
+        lines.append(f"    validation accuracy: {_series(t.val_accuracy, _acc)}")
+    if t.iterations and t.iterations.get("step"):
+        it = t.iterations
+        lines.append(f"  every {t.settings['log_every']} minibatches ({len(it['step'])} points, as --plots draws "
+                     f"them): training loss {_series(it['loss'], _loss, 3)}; validation loss "
+                     f"{_series(it['val_loss'], _loss, 3)}")
     for name, e in t.expect.items():
         lines.append(f"  expectation: {'met' if e['met'] else 'MISSED'} ({name.replace('_', ' ')} "
                      f"{e['limit']:g}: {_loss(e['value']) if 'loss' in name else _acc(e['value'])})")
@@ -105,6 +113,14 @@ def _sweep_table(t) -> list[str]:
     for row, cells in zip(t.sweep, body):
         out.append(("  * " if row.get("best") else "    ") + fmt(cells) + "".join(f"  {c}" for c in cells[len(head):]))
     return out
+
+
+def _series(values: list, fmt, ends: int = 6) -> str:
+    """A curve in words: every value, or the first and last ``ends`` of a long one."""
+    if len(values) <= 2 * ends + 2:
+        return ", ".join(fmt(x) for x in values)
+    return (", ".join(fmt(x) for x in values[:ends]) + f", … ({len(values) - 2 * ends} more) …, "
+            + ", ".join(fmt(x) for x in values[-ends:]))
 
 
 def _setting(setting: dict) -> str:

@@ -788,7 +788,7 @@ check:
     result = _cli(tmp_path, check=check, network=REGRESSION)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Training: final loss diverged" in result.output
-    assert "loss per epoch:" in result.output and "diverged" in result.output.split("loss per epoch:")[1]
+    assert "training loss:" in result.output and "diverged" in result.output.split("training loss:")[1]
 
 
 def test_data_of_one_class_is_refused(tmp_path):
