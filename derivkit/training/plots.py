@@ -81,14 +81,14 @@ def _colors(lines: list[S.Series]) -> dict:
 MARKER = {"train": "o", "val": "s", "test": "^"}
 
 
-def _legend(fig, colors: dict, parts: list[str], markers: bool = False) -> None:
+def _legend(fig, colors: dict, parts: list[str], markers: bool = False, joined: bool = True) -> None:
     """One legend for the whole figure, right of the axes: a coloured entry per setting, then a
     black entry per quantity (its line style): 18 settings x 3 quantities take 21 entries, not 54."""
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], color=c, linewidth=2, label=name) for name, c in colors.items() if name]
     one = "" in colors and len(colors) == 1
     for part in dict.fromkeys(parts):
-        handles.append(Line2D([], [], color=colors[""] if one else "k", linestyle=STYLE[part],
+        handles.append(Line2D([], [], color=colors[""] if one else "k", linestyle=STYLE[part] if joined else "none",
                               marker=MARKER[part] if markers else None, label=S.PARTS[part]))
     if handles:
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize="small",
@@ -177,7 +177,7 @@ def sweep_figure(train: dict):
         for s in lines:
             keep = [i for i, v in enumerate(s.y) if v is not None]
             err = None if all(s.std[i] is None for i in keep) else [s.std[i] or 0.0 for i in keep]
-            xs = [s.x[i] + _nudge(view, colors, s) for i in keep]
+            xs = [s.x[i] + _nudge(view, lines, s) for i in keep]
             ax.errorbar(xs, [s.y[i] for i in keep], yerr=err, marker=MARKER[s.part],
                         linestyle=STYLE[s.part] if view.joined else "none",
                         color=colors[s.label], capsize=3, markersize=4)
@@ -190,17 +190,17 @@ def sweep_figure(train: dict):
         ax.set_xticklabels(view.ticks)
         ax.set_xlabel(view.key)
         ax.set_ylabel(f"final {name}")
-    _legend(fig, colors, [s.part for s in view.loss + view.accuracy], markers=True)
+    _legend(fig, colors, [s.part for s in view.loss + view.accuracy], markers=True, joined=view.joined)
     return fig
 
 
-def _nudge(view: S.SweepView, colors: dict, s: S.Series) -> float:
-    """A small sideways shift per line on a categorical axis, so error bars at one category
-    do not hide each other."""
-    if view.scale == "log" or len(colors) < 2:
+def _nudge(view: S.SweepView, lines: list[S.Series], s: S.Series) -> float:
+    """A small sideways shift per line on a categorical axis, so the error bars of the
+    settings and quantities at one category do not hide each other."""
+    slots = list(dict.fromkeys((line.label, line.part) for line in lines))
+    if view.scale == "log" or len(slots) < 2:
         return 0.0
-    i = list(colors).index(s.label)
-    return 0.3 * (i / (len(colors) - 1) - 0.5)
+    return 0.3 * (slots.index((s.label, s.part)) / (len(slots) - 1) - 0.5)
 
 
 def plot_sweep(train: dict, path) -> None:
