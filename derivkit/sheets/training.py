@@ -23,6 +23,8 @@ CURVE_POINTS = 60
 #: at most this many points per training curve (a long run is drawn at evenly spaced epochs,
 #: the last always included: TeX's memory holds a few thousand marks per page)
 MAX_CURVE_POINTS = 80
+#: at most this many points on one axis of curves: a sweep of many settings draws each with fewer
+MAX_AXIS_POINTS = 600
 #: a 2-D picture's predicted classes: a coarse grid of this many marks per side
 REGION_MARKS = 24
 #: at most this many validation points drawn in a 2-D picture
@@ -94,9 +96,10 @@ def training_section(result) -> Training:
     xlabel, lines = S.loss_series(t)
     acc_lines = S.accuracy_series(t)
     colors = _colors([s.label for s in lines + acc_lines])      # one colour per setting
-    curves = [_curve(s, fallback, colors) for s in lines if s.part == "train"]
-    val_curves = [_curve(s, fallback, colors) for s in lines if s.part == "val"]
-    accuracy = [_curve(s, fallback, colors, suffix=True) for s in acc_lines]
+    most = max(10, min(MAX_CURVE_POINTS, MAX_AXIS_POINTS // max(1, len(colors))))
+    curves = [_curve(s, fallback, colors, most) for s in lines if s.part == "train"]
+    val_curves = [_curve(s, fallback, colors, most) for s in lines if s.part == "val"]
+    accuracy = [_curve(s, fallback, colors, most // 2, suffix=True) for s in acc_lines]
     sweep, cols = _sweep_table(t.get("sweep") or [], repeats)
     data = t.get("data") or {}
     s = t.get("settings") or {}
@@ -113,13 +116,13 @@ def training_section(result) -> Training:
                     _region_plots(fitted) if fitted is not None else [])
 
 
-def _curve(s: S.Series, fallback: str, colors: dict[str, str], suffix: bool = False) -> Curve:
+def _curve(s: S.Series, fallback: str, colors: dict[str, str], most: int, suffix: bool = False) -> Curve:
     color = colors[s.label]
     s = s.finite()
     name = s.label or fallback
     if suffix:
         name = f"{name} ({S.PARTS[s.part]})"
-    keep = _spread(len(s.x), MAX_CURVE_POINTS)
+    keep = _spread(len(s.x), most)
     return Curve(name, [(s.x[i], s.y[i]) for i in keep], None if s.std is None else [s.std[i] for i in keep],
                  color)
 
@@ -205,7 +208,6 @@ def _sweep_plots(t: dict) -> list[Axis]:
     ticks = f"xtick={{{', '.join(_n(x) for x in view.x)}}}, "
     options = ticks + ("xmode=log, log ticks with fixed point, " if view.scale == "log"
                        else f"xmin=-0.5, xmax={len(view.x) - 0.5}, ")
-    options += "legend style={at={(1.03,1)}, anchor=north west, legend columns=1}, "
     out = []
     for name, series in (("final loss", view.loss), ("final accuracy", view.accuracy)):
         if not series:
