@@ -188,8 +188,7 @@ def test_write_plots_regression_sweep(tmp_path):
     assert [p.name for p in paths] == ["losses.png", "sweep.png", "fit.png", "hidden.png"]
     w, h = _size(tmp_path / "out" / "fit.png")
     assert (w, h) == (round(8.0 * plots.DPI), round(6.0 * plots.DPI))      # 2 x 2 panels for 4 fits
-    w3, _ = _size(tmp_path / "out" / "sweep.png")
-    assert w3 == round(5.6 * plots.DPI)                                      # no accuracy panel
+    assert len(plots.sweep_figure(res.to_json()).axes) == 1                 # no accuracy panel
 
 
 def test_write_plots_classifier(tmp_path):
@@ -279,3 +278,113 @@ def test_the_first_layer_is_the_last_affine_node_before_the_nonlinearity():
     X = np.random.default_rng(2).normal(size=(6, 2))
     assert np.allclose(f.nodes(X)["z"], X @ W.T + b)
     assert not np.allclose(b, 0)
+
+
+# ------------------------------------------------------------------ which run a picture shows
+def checked(template: str, extra: str, **fmt):
+    """run_check of ``template`` with ``extra`` in place of its check.dims line."""
+    from derivkit.training import run_check
+    from helpers import graph_from_text
+    text = template.replace("  dims: {{H: {H}}}\n", extra).format(
+        **{"H": 3, "act": "tanh", "data": "moons", "n": 80, "lr": 0.05, "epochs": 3, **fmt})
+    return run_check(*graph_from_text(text))
+
+
+@pytest.fixture(scope="module")
+def repeated():
+    return checked(REGRESSOR, "  sweep: {{H: [1, 2]}}\n  repeats: 3\n", data="sinusoid")
+
+
+def test_every_run_keeps_its_network_and_fits_are_each_settings_best(repeated):
+    r = repeated
+    assert [f.run for f in r.run_fits] == [run["run"] for run in r.runs]
+    for f, run in zip(r.run_fits, r.runs):
+        assert f.setting == run["setting"] and f.metrics["final_val_loss"] == run["final_val_loss"]
+        assert np.isclose(np.mean((f.predict(f.val.X)[:, 0] - f.val.y[:, 0]) ** 2), run["final_val_loss"])
+    for f in r.fits:
+        mine = [run for run in r.runs if run["setting"] == f.setting]
+        assert f.best_of == 3 and f.metrics["final_val_loss"] == min(m["final_val_loss"] for m in mine)
+    assert "run_fits" not in r.to_json()
+
+
+def test_plot_fit_draws_each_repeat_and_names_the_best_run(repeated):
+    if matplotlib is None:
+        return
+    fig = plots.fit_figure(repeated.fits, repeated.run_fits)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 2
+    for ax, f in zip(panels, repeated.fits):
+        widths = sorted(line.get_linewidth() for line in ax.get_lines())
+        assert len(widths) == 3 and widths[-1] > widths[0] == widths[1]      # 2 thin, the best bold
+        assert "best of 3 runs" in ax.get_title() and f"{f.metrics['final_loss']:.3g}" in ax.get_title()
+    alone = plots.fit_figure(repeated.fits)                                   # without the runs: the best only
+    assert [len(ax.get_lines()) for ax in alone.axes if ax.get_visible()] == [1, 1]
+    hidden = plots.hidden_figure(repeated.fits)
+    assert all("best of 3 runs" in row.get_title() for row in hidden.axes[::2])
+
+
+def test_the_sheet_draws_a_few_repeats_beside_the_best(repeated):
+    from derivkit.sheets.training import training_section
+    t = training_section(repeated)
+    for ax in t.fits:
+        assert [line.label for line in ax.lines][-3:] == ["other runs", "", "fitted"]
+        assert "best of 3 runs" in ax.title
+
+
+def test_regions_after_retraining_say_which_points_and_which_network():
+    from derivkit.sheets.training import training_section
+    for retrain in (False, True):
+        r = checked(CLASSIFIER, f"  retrain_on_all: {str(retrain).lower()}\n")
+        points, name = S.shown_points(r.fitted)
+        assert r.fitted.retrained == retrain
+        assert len(points) == (r.data["n_train"] + r.data["n_val"] if retrain else r.data["n_val"])
+        (axis,) = training_section(r).regions
+        assert axis.title.startswith("training + validation points" if retrain else "validation points")
+        assert ("retrained" in axis.title) == retrain
+        if matplotlib is not None:
+            title = plots.regions_figure(r.fitted).axes[0].get_title()
+            assert ("training + validation points" in title) == retrain and ("retrained" in title) == retrain
+
+
+# ------------------------------------------------------------------ many settings
+def sweep_rows(**values):
+    """A sweep table over the Cartesian product of ``values`` (final losses made up)."""
+    import itertools
+    rows = []
+    for i, combo in enumerate(itertools.product(*values.values())):
+        rows.append({"setting": dict(zip(values, combo)), "final_loss": 1.0 / (i + 1), "final_loss_std": 0.01,
+                     "final_val_loss": 1.2 / (i + 1), "final_val_loss_std": 0.02})
+    return {"sweep": rows}
+
+
+@given(st.integers(1, 60))
+def test_the_palette_has_a_distinct_colour_per_setting(n):
+    if matplotlib is None:
+        return
+    from matplotlib.colors import to_rgba
+    assert len({to_rgba(c) for c in plots.palette(n)}) == n
+
+
+def test_a_choice_on_the_x_axis_gets_no_joining_line():
+    if matplotlib is None:
+        return
+    for values, joined in (({"act": ["relu", "sigmoid"], "H": [2, 8]}, False), ({"H": [2, 8], "act": ["relu", "tanh"]}, True)):
+        fig = plots.sweep_figure(sweep_rows(**values))
+        drawn = [line for line in fig.axes[0].get_lines() if line.get_marker() in ("o", "s")]   # not the caps
+        assert len(drawn) == 4 and all((line.get_linestyle() != "None") == joined for line in drawn)
+
+
+def test_three_swept_keys_one_line_per_combination_of_the_others_in_one_legend():
+    if matplotlib is None:
+        return
+    fig = plots.sweep_figure(sweep_rows(lr=[0.001, 0.01, 0.1], H=[0, 2, 8], act=["relu", "tanh"]))
+    (legend,) = fig.legends
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names[:6] == [f"H {h}, act {a}" for h in (0, 2, 8) for a in ("relu", "tanh")]
+    assert names[6:] == ["training", "validation"] and not fig.axes[0].get_legend()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+    assert all(not t.get_text() for t in ax.get_xticklabels(minor=True))
+    colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
+               for line in ax.get_lines() if len(line.get_xdata()) > 1}
+    assert len(colours) == 6

@@ -10,6 +10,7 @@ input, the validation points and the first layer's lines for 2-D classification.
 """
 from __future__ import annotations
 
+import colorsys
 import math
 from dataclasses import dataclass, field
 
@@ -22,12 +23,16 @@ CURVE_POINTS = 60
 #: at most this many points per training curve (a long run is drawn at evenly spaced epochs,
 #: the last always included: TeX's memory holds a few thousand marks per page)
 MAX_CURVE_POINTS = 80
+#: at most this many points on one axis of curves: a sweep of many settings draws each with fewer
+MAX_AXIS_POINTS = 600
 #: a 2-D picture's predicted classes: a coarse grid of this many marks per side
 REGION_MARKS = 24
 #: at most this many validation points drawn in a 2-D picture
 MAX_POINTS = 300
 #: pgfplots styles of the lines, in turn (colour, mark)
 COLORS = ("blue", "red", "black!60!green", "orange!90!black", "violet", "black", "cyan!70!black", "brown")
+#: at most this many other repeats drawn thin beside a setting's best fitted function
+MAX_REPEAT_LINES = 4
 DASH = {"train": "solid", "val": "dashed", "test": "dotted"}
 
 
@@ -36,6 +41,7 @@ class Curve:
     label: str                       # plain
     points: list[tuple[float, float]]
     std: list[float] | None = None
+    color: str = ""                  # an xcolor colour (made here); "" for pgfplots' cycle list
 
 
 @dataclass
@@ -88,9 +94,12 @@ def training_section(result) -> Training:
     repeats = int(t.get("repeats") or 1)
     fallback = f"lr {_fmt(t.get('lr'))}"
     xlabel, lines = S.loss_series(t)
-    curves = [_curve(s, fallback) for s in lines if s.part == "train"]
-    val_curves = [_curve(s, fallback) for s in lines if s.part == "val"]
-    accuracy = [_curve(s, fallback, suffix=True) for s in S.accuracy_series(t)]
+    acc_lines = S.accuracy_series(t)
+    colors = _colors([s.label for s in lines + acc_lines])      # one colour per setting
+    most = max(10, min(MAX_CURVE_POINTS, MAX_AXIS_POINTS // max(1, len(colors))))
+    curves = [_curve(s, fallback, colors, most) for s in lines if s.part == "train"]
+    val_curves = [_curve(s, fallback, colors, most) for s in lines if s.part == "val"]
+    accuracy = [_curve(s, fallback, colors, most // 2, suffix=True) for s in acc_lines]
     sweep, cols = _sweep_table(t.get("sweep") or [], repeats)
     data = t.get("data") or {}
     s = t.get("settings") or {}
@@ -102,18 +111,20 @@ def training_section(result) -> Training:
     log_scale = bool(finite) and max(finite) / min(finite) > 50
     span = max((c.points[-1][0] for c in curves if c.points), default=1)
     return Training(desc, curves, val_curves, sweep, cols, _summary(t), log_scale, _tick(span), xlabel,
-                    accuracy, _sweep_plots(t), _fit_plots(fits),
+                    accuracy, _sweep_plots(t), _fit_plots(fits, list(getattr(result, "run_fits", None) or [])),
                     _hidden_plots(fitted) if fitted is not None else [],
                     _region_plots(fitted) if fitted is not None else [])
 
 
-def _curve(s: S.Series, fallback: str, suffix: bool = False) -> Curve:
+def _curve(s: S.Series, fallback: str, colors: dict[str, str], most: int, suffix: bool = False) -> Curve:
+    color = colors[s.label]
     s = s.finite()
     name = s.label or fallback
     if suffix:
         name = f"{name} ({S.PARTS[s.part]})"
-    keep = _spread(len(s.x), MAX_CURVE_POINTS)
-    return Curve(name, [(s.x[i], s.y[i]) for i in keep], None if s.std is None else [s.std[i] for i in keep])
+    keep = _spread(len(s.x), most)
+    return Curve(name, [(s.x[i], s.y[i]) for i in keep], None if s.std is None else [s.std[i] for i in keep],
+                 color)
 
 
 def _spread(n: int, most: int) -> list[int]:
@@ -177,45 +188,73 @@ def _sweep_table(rows: list[dict], repeats: int) -> tuple[list[dict], list[str]]
     return out, cols
 
 
+def _colors(labels: list[str]) -> dict[str, str]:
+    """One xcolor colour per distinct label: the eight named ones, or as many evenly spaced
+    hues when there are more settings (an 18-setting sweep gets 18 colours)."""
+    names = list(dict.fromkeys(labels))
+    if len(names) <= len(COLORS):
+        return dict(zip(names, COLORS))
+    out = {}
+    for i, name in enumerate(names):
+        r, g, b = colorsys.hsv_to_rgb(i / len(names), 0.85, 0.8 if i % 2 else 0.6)
+        out[name] = f"{{rgb,255:red,{round(255 * r)};green,{round(255 * g)};blue,{round(255 * b)}}}"
+    return out
+
+
 def _sweep_plots(t: dict) -> list[Axis]:
     view = S.sweep_view(t)
     if view is None:
         return []
     ticks = f"xtick={{{', '.join(_n(x) for x in view.x)}}}, "
-    options = ticks + ("xmode=log, " if view.scale == "log" else f"xmin=-0.5, xmax={len(view.x) - 0.5}, ")
+    options = ticks + ("xmode=log, log ticks with fixed point, " if view.scale == "log"
+                       else f"xmin=-0.5, xmax={len(view.x) - 0.5}, ")
     out = []
     for name, series in (("final loss", view.loss), ("final accuracy", view.accuracy)):
         if not series:
             continue
         lines = []
-        colors: dict = {}
+        colors = _colors([s.label for s in series])
+        named: set = set()
         for s in series:
-            color = colors.setdefault(s.label, COLORS[len(colors) % len(COLORS)])
             pts = [(x, y, d) for x, y, d in zip(s.x, s.y, s.std or [None] * len(s.x)) if y is not None]
             coords = " ".join(f"({_n(x)}, {_n(y)})" + (f" +- (0, {_n(d)})" if d is not None else "")
                               for x, y, d in pts)
-            label = f"{s.label} ({S.PARTS[s.part]})" if s.label else S.PARTS[s.part]
-            lines.append(Line(label, f"color={color}, {DASH[s.part]}, mark=*, mark size=1.2pt, "
+            # one legend entry per setting (its colour); the line style names the quantity (title)
+            label = (s.label or S.PARTS[s.part]) if s.label not in named or not s.label else ""
+            named.add(s.label)
+            style = DASH[s.part] if view.joined else "only marks"
+            lines.append(Line(label, f"color={colors[s.label]}, {style}, mark={MARK[s.part]}, mark size=1.2pt, "
                                      f"error bars/.cd, y dir=both, y explicit", coords))
-        out.append(Axis(f"{name} against {view.key}", view.key, name, lines, options, view.ticks))
+        parts = ", ".join(f"{S.PARTS[p]} {DASH[p] if view.joined else MARK_NAME[p]}"
+                          for p in dict.fromkeys(s.part for s in series))
+        out.append(Axis(f"{name} against {view.key} ({parts})", view.key, name, lines, options, view.ticks))
     return out
 
 
+MARK = {"train": "*", "val": "square*", "test": "triangle*"}
+MARK_NAME = {"train": "dots", "val": "squares", "test": "triangles"}
+
+
 # ------------------------------------------------------------------ pictures of fitted networks
-def _fit_plots(fits) -> list[Axis]:
+def _fit_plots(fits, runs=()) -> list[Axis]:
     if not fits or not all(S.is_1d_regression(f) for f in fits):
         return []
     xs = S.x_grid(fits, CURVE_POINTS)
     keys = S.varying([f.setting for f in fits])
-    return [_fit_axis(f, xs, S.fit_title(f, keys)) for f in fits]
+    return [_fit_axis(f, xs, S.fit_title(f, keys), runs) for f in fits]
 
 
-def _fit_axis(fit, xs: np.ndarray, title: str) -> Axis:
-    lines = [Line("training data", "only marks, mark=*, mark size=0.6pt, color=black!40",
+def _fit_axis(fit, xs: np.ndarray, title: str, runs=()) -> Axis:
+    lines = [Line("training + validation data" if fit.retrained else "training data",
+                  "only marks, mark=*, mark size=0.6pt, color=black!40",
                   _coords(fit.train.X[:MAX_POINTS, 0], _first(fit.train.y)[:MAX_POINTS]))]
     if fit.test is not None and len(fit.test):
         lines.append(Line("test data", "only marks, mark=o, mark size=0.8pt, color=orange!90!black",
                           _coords(fit.test.X[:MAX_POINTS, 0], _first(fit.test.y)[:MAX_POINTS])))
+    others = [r for r in S.repeats_of(fit, list(runs)) if r.run != fit.run][:MAX_REPEAT_LINES]
+    for i, other in enumerate(others):
+        lines.append(Line("other runs" if i == 0 else "", "no marks, thin, color=blue!35",
+                          _coords(xs, S.fitted_curve(other, xs))))
     lines.append(Line("fitted", "no marks, thick, color=blue", _coords(xs, S.fitted_curve(fit, xs))))
     return Axis(title, "x", "y", lines)
 
@@ -239,7 +278,7 @@ def _region_plots(fit) -> list[Axis]:
         return []
     x0, x1, y0, y1 = S.view_box(fit)
     xs, ys, classes = S.region_grid(fit, REGION_MARKS)
-    points = fit.val if fit.val is not None and len(fit.val) else fit.train
+    points, shown = S.shown_points(fit)
     lines = []
     k = int(max(classes.max(), points.y.max())) + 1
     XX, YY = np.meshgrid(xs, ys)
@@ -256,7 +295,8 @@ def _region_plots(fit) -> list[Axis]:
         lines.append(Line("hidden units' lines" if i == 0 else "", "no marks, thin, color=black!60",
                           _coords([a[0], b[0]], [a[1], b[1]])))
     options = f"xmin={_n(x0)}, xmax={_n(x1)}, ymin={_n(y0)}, ymax={_n(y1)}, "
-    title = "validation points, predicted classes and the first layer's lines"
+    run = S.which_run(fit)
+    title = f"{shown}, predicted classes and the first layer's lines" + (f" ({run})" if run else "")
     return [Axis(title, "x1", "x2", lines, options)]
 
 

@@ -30,7 +30,7 @@ _PREDICTION = "\0prediction"
 
 @dataclass(eq=False)
 class Fitted:
-    """One setting's trained network (its best repeat by the selection rule).
+    """One run's trained network (a result's ``fits`` hold each setting's best repeat).
 
     The network saw features ``(x - shift) / scale`` (``shift`` 0 and ``scale`` 1 without
     ``standardize``); ``train``/``val``/``test`` hold the data in the file's own units.
@@ -47,6 +47,9 @@ class Fitted:
     val: Dataset | None
     test: Dataset | None = None
     metrics: dict = field(default_factory=dict)   # this run's final_loss, final_val_loss, accuracy, ...
+    run: int | None = None            # its index in the result's runs (None: retrained on all data)
+    best_of: int = 1                  # N when it is the best of its setting's N repeats (1 otherwise)
+    retrained: bool = False           # trained again on training + validation data: no validation set
 
     # ------------------------------------------------------------------ evaluation
     @property

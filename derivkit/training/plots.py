@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,12 @@ def require_matplotlib():
     return plt
 
 
-def _save(plt, fig, path) -> None:
-    fig.tight_layout()
+def _save(fig, path) -> None:
+    """``fig`` as a PNG at ``path`` (written atomically); a legend outside the axes widens it."""
+    plt = require_matplotlib()
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=DPI)
+        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if fig.legends else None)
     finally:
         plt.close(fig)
     write_atomic(path, buf.getvalue(), "plot")
@@ -59,14 +61,47 @@ def _start(path):
     return plt
 
 
+def palette(n: int) -> list:
+    """``n`` distinct colours: matplotlib's ten, then tab20's twenty, then viridis sampled."""
+    import matplotlib
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    cmap = matplotlib.colormaps["viridis"]
+    return [cmap(i / (n - 1)) for i in range(n)]
+
+
+def _colors(lines: list[S.Series]) -> dict:
+    """One colour per setting (a line's label), in order of appearance."""
+    names = list(dict.fromkeys(s.label for s in lines))
+    return dict(zip(names, palette(len(names))))
+
+
+MARKER = {"train": "o", "val": "s", "test": "^"}
+
+
+def _legend(fig, colors: dict, parts: list[str], markers: bool = False, joined: bool = True) -> None:
+    """One legend for the whole figure, right of the axes: a coloured entry per setting, then a
+    black entry per quantity (its line style): 18 settings x 3 quantities take 21 entries, not 54."""
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=c, linewidth=2, label=name) for name, c in colors.items() if name]
+    one = "" in colors and len(colors) == 1
+    for part in dict.fromkeys(parts):
+        handles.append(Line2D([], [], color=colors[""] if one else "k", linestyle=STYLE[part] if joined else "none",
+                              marker=MARKER[part] if markers else None, label=S.PARTS[part]))
+    if handles:
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize="small",
+                   ncol=1 if len(handles) <= 24 else 2, frameon=False)
+
+
 def _draw(ax, lines: list[S.Series], colors: dict) -> None:
     for s in lines:
         s = s.finite()
         if not s.x:
             continue
-        color = colors.setdefault(s.label, f"C{len(colors) % 10}")
-        name = f"{s.label} ({S.PARTS[s.part]})" if s.label else S.PARTS[s.part]
-        ax.plot(s.x, s.y, STYLE[s.part], color=color, label=name)
+        color = colors[s.label]
+        ax.plot(s.x, s.y, STYLE[s.part], color=color)
         if s.std is not None:
             lo = [m - (d or 0.0) for m, d in zip(s.y, s.std)]
             hi = [m + (d or 0.0) for m, d in zip(s.y, s.std)]
@@ -78,26 +113,28 @@ def _whole_epochs(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _legend(ax, n: int) -> None:
-    if n:
-        ax.legend(fontsize="small", ncol=1 if n <= 8 else 2)
-
-
-def plot_losses(train: dict, path) -> None:
-    """Training and validation loss of each setting (mean ± std over repeats) against the epoch,
-    or against the iteration when the runs logged every N minibatches."""
-    plt = _start(path)
+def losses_figure(train: dict):
+    """The figure of :func:`plot_losses`."""
+    plt = require_matplotlib()
     xlabel, lines = S.loss_series(train)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    _draw(ax, lines, {})
+    colors = _colors(lines)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    _draw(ax, lines, colors)
     values = [v for s in lines for v in s.finite().y]
     if values and min(values) > 0 and max(values) / min(values) > 50:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     _whole_epochs(ax)
     ax.set_ylabel("loss")
-    _legend(ax, len(lines))
-    _save(plt, fig, path)
+    _legend(fig, colors, [s.part for s in lines])
+    return fig
+
+
+def plot_losses(train: dict, path) -> None:
+    """Training and validation loss of each setting (mean ± std over repeats) against the epoch,
+    or against the iteration when the runs logged every N minibatches."""
+    _start(path)
+    _save(losses_figure(train), path)
 
 
 def plot_curve(result, path) -> None:
@@ -105,45 +142,73 @@ def plot_curve(result, path) -> None:
     plot_losses(result.to_json(), path)
 
 
-def plot_accuracy(train: dict, path) -> None:
-    """Training and validation accuracy of each setting (mean ± std) against the epoch."""
-    plt = _start(path)
+def accuracy_figure(train: dict):
+    """The figure of :func:`plot_accuracy`."""
+    plt = require_matplotlib()
     lines = S.accuracy_series(train)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    _draw(ax, lines, {})
+    colors = _colors(lines)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    _draw(ax, lines, colors)
     ax.set_xlabel("epoch")
     _whole_epochs(ax)
     ax.set_ylabel("accuracy")
-    _legend(ax, len(lines))
-    _save(plt, fig, path)
+    _legend(fig, colors, [s.part for s in lines])
+    return fig
 
 
-def plot_sweep(train: dict, path) -> None:
-    """Final training/validation/test loss (and accuracy) against the swept value, ± std error
-    bars; one line per value of the other swept keys."""
-    plt = _start(path)
+def plot_accuracy(train: dict, path) -> None:
+    """Training and validation accuracy of each setting (mean ± std) against the epoch."""
+    _start(path)
+    _save(accuracy_figure(train), path)
+
+
+def sweep_figure(train: dict):
+    """The figure of :func:`plot_sweep`."""
+    plt = require_matplotlib()
+    from matplotlib.ticker import NullFormatter
     view = S.sweep_view(train)
     if view is None:
         raise ValueError("plot_sweep needs a sweep over at least two settings")
     panels = [("loss", view.loss)] + ([("accuracy", view.accuracy)] if view.accuracy else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
+    colors = _colors(view.loss + view.accuracy)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False,
+                             layout="constrained")
     for ax, (name, lines) in zip(axes[0], panels):
-        colors: dict = {}
         for s in lines:
-            color = colors.setdefault(s.label, f"C{len(colors) % 10}")
             keep = [i for i, v in enumerate(s.y) if v is not None]
             err = None if all(s.std[i] is None for i in keep) else [s.std[i] or 0.0 for i in keep]
-            ax.errorbar([s.x[i] for i in keep], [s.y[i] for i in keep], yerr=err, fmt="o" + STYLE[s.part],
-                        color=color, capsize=3, markersize=4,
-                        label=f"{s.label} ({S.PARTS[s.part]})" if s.label else S.PARTS[s.part])
+            xs = [s.x[i] + _nudge(view, lines, s) for i in keep]
+            ax.errorbar(xs, [s.y[i] for i in keep], yerr=err, marker=MARKER[s.part],
+                        linestyle=STYLE[s.part] if view.joined else "none",
+                        color=colors[s.label], capsize=3, markersize=4)
         if view.scale == "log":
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())     # no 4x10^-2 between the swept rates
+        else:
+            ax.set_xlim(-0.5, len(view.x) - 0.5)
         ax.set_xticks(view.x)
         ax.set_xticklabels(view.ticks)
         ax.set_xlabel(view.key)
         ax.set_ylabel(f"final {name}")
-        _legend(ax, len(lines))
-    _save(plt, fig, path)
+    _legend(fig, colors, [s.part for s in view.loss + view.accuracy], markers=True, joined=view.joined)
+    return fig
+
+
+def _nudge(view: S.SweepView, lines: list[S.Series], s: S.Series) -> float:
+    """A small sideways shift per line on a categorical axis, so the error bars of the
+    settings and quantities at one category do not hide each other."""
+    slots = list(dict.fromkeys((line.label, line.part) for line in lines))
+    if view.scale == "log" or len(slots) < 2:
+        return 0.0
+    return 0.3 * (slots.index((s.label, s.part)) / (len(slots) - 1) - 0.5)
+
+
+def plot_sweep(train: dict, path) -> None:
+    """Final training/validation/test loss (and accuracy) against the first swept key, ± std
+    error bars; one line per combination of the other swept keys (markers only, no joining
+    line, when the x values are a choice's)."""
+    _start(path)
+    _save(sweep_figure(train), path)
 
 
 def _grid_shape(n: int) -> tuple[int, int]:
@@ -151,10 +216,9 @@ def _grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def plot_fit(fits: list[Fitted], path) -> None:
-    """1-D regression: the training (and test) points and each setting's fitted function,
-    one panel per setting, titled with the setting and its errors."""
-    plt = _start(path)
+def fit_figure(fits: list[Fitted], runs: list[Fitted] | None = None):
+    """The figure of :func:`plot_fit`."""
+    plt = require_matplotlib()
     if not fits or not all(S.is_1d_regression(f) for f in fits):
         raise ValueError("plot_fit needs networks fitted to 1-D regression data")
     xs = S.x_grid(fits)
@@ -163,28 +227,40 @@ def plot_fit(fits: list[Fitted], path) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.0 * rows), squeeze=False,
                              sharex=True, sharey=True)
     for ax, fit in zip(axes.ravel(), fits):
+        others = [r for r in S.repeats_of(fit, runs or []) if r.run != fit.run]
+        for i, other in enumerate(others):
+            ax.plot(xs, S.fitted_curve(other, xs), color="C0", linewidth=0.8, alpha=0.35,
+                    label="other runs" if i == 0 else None)
         _data_and_fit(ax, fit, xs)
         ax.set_title(S.fit_title(fit, keys), fontsize="small")
     for ax in axes.ravel()[len(fits):]:
         ax.set_visible(False)
     axes[0][0].legend(fontsize="x-small")
-    _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fit(fits: list[Fitted], path, runs: list[Fitted] | None = None) -> None:
+    """1-D regression: the training (and test) points and each setting's fitted function, one
+    panel per setting: its best repeat bold, every other repeat in ``runs`` thin and light (seed
+    002 Fig. 1: several local optima), titled with the setting and that best run's errors."""
+    _start(path)
+    _save(fit_figure(fits, runs), path)
 
 
 def _data_and_fit(ax, fit: Fitted, xs: np.ndarray) -> None:
     ax.scatter(fit.train.X[:, 0], fit.train.y.reshape(len(fit.train.y), -1)[:, 0], s=6, color="0.6",
-               label="training data")
+               label="training + validation data" if fit.retrained else "training data")
     if fit.test is not None and len(fit.test):
         ax.scatter(fit.test.X[:, 0], fit.test.y.reshape(len(fit.test.y), -1)[:, 0], s=6, color="C1",
                    alpha=0.6, label="test data")
-    ax.plot(xs, S.fitted_curve(fit, xs), color="C0", linewidth=2, label="fitted")
+    ax.plot(xs, S.fitted_curve(fit, xs), color="C0", linewidth=2,
+            label=f"fitted ({S.which_run(fit)})" if S.which_run(fit) else "fitted")
 
 
-def plot_hidden(fits: Fitted | list[Fitted], path) -> None:
-    """1-D input: one row per fitted network (per swept setting, as seed 002 draws 2, 3 and 10
-    units): the data and the fitted function, and beside it each hidden node's units against x
-    (one line per unit; one panel per hidden layer)."""
-    plt = _start(path)
+def hidden_figure(fits: Fitted | list[Fitted]):
+    """The figure of :func:`plot_hidden`."""
+    plt = require_matplotlib()
     rows = [f for f in ([fits] if isinstance(fits, Fitted) else fits) if f.hidden()]
     if not rows:
         raise ValueError("these networks have no hidden units")
@@ -206,13 +282,21 @@ def plot_hidden(fits: Fitted | list[Fitted], path) -> None:
             ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("x")
-    _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def plot_regions(fit: Fitted, path) -> None:
-    """2-D classification: predicted class over a grid, validation points by class, and each
-    first-layer unit's line ``w_i · x + b_i = 0`` in the data's units, clipped to the view."""
-    plt = _start(path)
+def plot_hidden(fits: Fitted | list[Fitted], path) -> None:
+    """1-D input: one row per fitted network (per swept setting, as seed 002 draws 2, 3 and 10
+    units): the data and the fitted function, and beside it each hidden node's units against x
+    (one line per unit; one panel per hidden layer); each row's title says which run it is."""
+    _start(path)
+    _save(hidden_figure(fits), path)
+
+
+def regions_figure(fit: Fitted):
+    """The figure of :func:`plot_regions`."""
+    plt = require_matplotlib()
     if not S.is_2d_classifier(fit):
         raise ValueError("plot_regions needs a classifier fitted to 2-D data")
     from matplotlib.colors import ListedColormap
@@ -221,7 +305,7 @@ def plot_regions(fit: Fitted, path) -> None:
     light = ListedColormap([_tint(f"C{i}") for i in range(k)])
     fig, ax = plt.subplots(figsize=(5.6, 5.0))
     ax.pcolormesh(xs, ys, classes, cmap=light, vmin=-0.5, vmax=k - 0.5, shading="auto")
-    points = fit.val if fit.val is not None and len(fit.val) else fit.train
+    points, shown = S.shown_points(fit)
     for c in range(k):
         sel = points.y == c
         ax.scatter(points.X[sel, 0], points.X[sel, 1], s=10, color=f"C{c}", edgecolor="k", linewidth=0.3,
@@ -235,9 +319,18 @@ def plot_regions(fit: Fitted, path) -> None:
     ax.set_ylim(y0, y1)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(S.fit_title(fit, list(fit.setting)), fontsize="small")
+    ax.set_title(f"{S.fit_title(fit, list(fit.setting))}\n{shown} and predicted classes", fontsize="small")
     ax.legend(fontsize="x-small", loc="upper right")
-    _save(plt, fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def plot_regions(fit: Fitted, path) -> None:
+    """2-D classification: predicted class over a grid, the validation points by class (the
+    training + validation points once retrained on all data), and each first-layer unit's line
+    ``w_i · x + b_i = 0`` in the data's units, clipped to the view."""
+    _start(path)
+    _save(regions_figure(fit), path)
 
 
 def _tint(color: str, amount: float = 0.75) -> tuple:
@@ -263,7 +356,7 @@ def pictures(result) -> dict[str, tuple]:
     if S.sweep_view(train) is not None:
         out["sweep.png"] = (plot_sweep, train)
     if fits and all(S.is_1d_regression(f) for f in fits):
-        out["fit.png"] = (plot_fit, fits)
+        out["fit.png"] = (partial(plot_fit, runs=list(getattr(result, "run_fits", None) or [])), fits)
     with_units = [f for f in fits if f.n_features == 1 and f.hidden()]
     if with_units:
         out["hidden.png"] = (plot_hidden, with_units)

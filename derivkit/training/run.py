@@ -89,7 +89,7 @@ class TrainResult:
     """The outcome of a ``check:`` section; :meth:`to_json` gives the contract's ``train`` dictionary.
 
     Top-level curves and finals describe the best setting (by ``select``); non-finite values
-    are None (a diverged run).  ``fits`` and ``fitted`` (trained networks) are not in the JSON.
+    are None (a diverged run).  ``fits``, ``run_fits`` and ``fitted`` (trained networks) are not in the JSON.
     """
 
     loss: list
@@ -124,6 +124,8 @@ class TrainResult:
     retrained: dict | None = None
     #: one trained network per setting (its best repeat), in sweep-row order
     fits: list[Fitted] = field(default_factory=list)
+    #: every run's trained network, in run order (the pictures draw each setting's repeats)
+    run_fits: list[Fitted] = field(default_factory=list)
     #: the best setting's network (the retrained one with retrain_on_all)
     fitted: Fitted | None = None
 
@@ -202,15 +204,16 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
     runs: list[dict] = []
     table: list[dict] = []
     fits: list[Fitted] = []
+    run_fits: list[Fitted] = []
     picks: list[dict] = []              # each setting's best repeat
     for setting in plan:
         vg, comp = builder.build(setting)
         width = setting.get(s.hidden_dim) if s.hidden_dim else None
-        group, params = [], []
+        group, nets = [], []
         for rep in range(s.repeats):
             seed = s.seed + rep
             res = train_one(comp, binding, split.tr, split.va, s, setting["lr"], seed, len(runs), progress)
-            params.append(res.pop("params"))
+            params = res.pop("params")
             if not s.log_every:
                 res.pop("iter_loss")
             run = {"run": len(runs), "lr": setting["lr"], "width": width, "seed": seed, "repeat": rep,
@@ -219,13 +222,15 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
             run["final_val_loss"] = run["val_loss"][-1]
             run["accuracy"] = run["val_accuracy"][-1]
             if split.te is not None:
-                run["test_loss"], run["test_accuracy"] = evaluate(comp, binding, params[-1], split.te)
+                run["test_loss"], run["test_accuracy"] = evaluate(comp, binding, params, split.te)
             runs.append(run)
             group.append(run)
+            nets.append(_fitted(setting, vg, comp, params, binding, split, run))
+        run_fits += nets
         table.append(_summarise(group, setting, width, s))
         pick = min(range(len(group)), key=lambda i: _rank(group[i], s.select))
         picks.append(group[pick])
-        fits.append(_fitted(setting, vg, comp, params[pick], binding, split, group[pick]))
+        fits.append(replace(nets[pick], best_of=s.repeats))
 
     best_i = min(range(len(table)), key=lambda i: _rank(table[i], s.select))
     top = table[best_i]
@@ -271,8 +276,8 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
               if test_ds is not None else None),
         retrained=retrained,
     )
-    out = TrainResult(**{k: json_safe(v) for k, v in vars(result).items() if k not in ("fits", "fitted")})
-    out.fits, out.fitted = fits, fitted
+    out = TrainResult(**{k: json_safe(v) for k, v in vars(result).items() if k not in ("fits", "run_fits", "fitted")})
+    out.fits, out.run_fits, out.fitted = fits, run_fits, fitted
     return out
 
 
@@ -394,7 +399,7 @@ def _fitted(setting: dict, vg: Graph, comp: Compiled, params: dict, binding: Bin
     metrics["train_accuracy"] = run["train_accuracy"][-1] if run.get("train_accuracy") else None
     return Fitted(setting=dict(setting), graph=vg, dims=dict(comp.dims), params=params, binding=binding,
                   shift=split.shift, scale=split.scale, train=split.train, val=split.val, test=split.test,
-                  metrics=json_safe(metrics))
+                  metrics=json_safe(metrics), run=run.get("run"))
 
 
 def _retrain(builder: _Builder, setting: dict, binding: Binding, s: Settings, train: Dataset, val: Dataset,
@@ -414,7 +419,7 @@ def _retrain(builder: _Builder, setting: dict, binding: Binding, s: Settings, tr
     fitted = _fitted(setting, vg, comp, params, binding, split,
                      {"final_loss": out["final_loss"], "train_accuracy": res["train_accuracy"],
                       **{k: out[k] for k in ("test_loss", "test_accuracy") if k in out}})
-    return out, fitted
+    return out, replace(fitted, retrained=True)
 
 
 def _mean_std(rows: list[list]) -> tuple[list, list]:

@@ -148,6 +148,9 @@ class SweepView:
     scale: str                       # "log" (learning rates), "category" (choices and sizes)
     x: list
     ticks: list[str]
+    #: whether the x values are ordered (numbers), so a line may join them; a choice's values
+    #: (relu, sigmoid) are not: drawn as markers with error bars only
+    joined: bool = True
     loss: list[Series] = field(default_factory=list)
     accuracy: list[Series] = field(default_factory=list)
 
@@ -175,7 +178,7 @@ def sweep_view(train: dict) -> SweepView | None:
     else:
         scale, xs = "category", list(range(len(values)))
     position = {_key(v): x for v, x in zip(values, xs)}
-    view = SweepView(key, scale, xs, [_show(v) for v in values])
+    view = SweepView(key, scale, xs, [_show(v) for v in values], joined=numeric)
     lines: dict[str, list[tuple[dict, dict]]] = {}
     for s, r in zip(settings, rows):
         lines.setdefault(label(s, others), []).append((s, r))
@@ -217,15 +220,38 @@ def fitted_curve(fit: Fitted, xs: np.ndarray) -> np.ndarray:
 
 
 def fit_title(fit: Fitted, keys: list[str]) -> str:
-    """The setting and its errors, e.g. ``H 3: train 0.061, test 0.072``."""
+    """Which run and its own errors, e.g. ``H 3, best of 3 runs: train 0.061, test 0.072`` or
+    ``H 3, retrained on training + validation: train 0.058, test 0.07`` (one run's numbers,
+    not the report's means over repeats)."""
     m = fit.metrics
     errs = [f"{part} {m[k]:.3g}" for part, k in (("train", "final_loss"), ("val", "final_val_loss"),
                                                   ("test", "test_loss"))
             if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])]
     if fit.test is not None and any(e.startswith("test") for e in errs):
         errs = [e for e in errs if not e.startswith("val")]
-    head = label(fit.setting, keys)
+    head = ", ".join(h for h in (label(fit.setting, keys), which_run(fit)) if h)
     return f"{head}: {', '.join(errs)}" if head else ", ".join(errs)
+
+
+def which_run(fit: Fitted) -> str:
+    """``retrained on training + validation``, ``best of N runs``, or "" for a lone run."""
+    if fit.retrained:
+        return "retrained on training + validation"
+    return f"best of {fit.best_of} runs" if fit.best_of > 1 else ""
+
+
+def repeats_of(fit: Fitted, run_fits: list[Fitted]) -> list[Fitted]:
+    """The runs of ``fit``'s setting among ``run_fits`` (its repeats, ``fit``'s own included)."""
+    mine = _key(sorted(fit.setting.items(), key=str))
+    return [r for r in run_fits if _key(sorted(r.setting.items(), key=str)) == mine]
+
+
+def shown_points(fit: Fitted):
+    """(data set, its name) drawn over a 2-D classifier's regions: the validation points, or
+    the training points when there is no validation set (all of them once retrained)."""
+    if fit.val is not None and len(fit.val):
+        return fit.val, "validation points"
+    return fit.train, ("training + validation points" if fit.retrained else "training points")
 
 
 def hidden_curves(fit: Fitted, xs: np.ndarray) -> dict[str, np.ndarray]:

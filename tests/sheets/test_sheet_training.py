@@ -29,6 +29,17 @@ def classifier_result():
                      [f], f, lr=0.1)
 
 
+def many_settings_result():
+    """18 settings (a choice first, then lr and H), 2 repeats, logged per iteration, retrained."""
+    from derivkit.training import run_check
+    from helpers import graph_from_text
+    text = CLASSIFIER.replace("forward:", "choices:\n  act: [tanh, relu]\nforward:").replace(
+        "  dims: {{H: {H}}}\n", "  sweep: {{act: [tanh, relu], lr: [0.01, 0.03, 0.1], H: [2, 4, 8]}}\n"
+                                 "  repeats: 2\n  retrain_on_all: true\n").replace(
+        "epochs: {epochs}, seed: 0}}", "epochs: {epochs}, seed: 0, log_every: 2}}").format(act="act", data="moons", n=120, lr=0.05, epochs=3)
+    return run_check(*graph_from_text(text))
+
+
 def _points(coords: str) -> np.ndarray:
     return np.array([[float(a), float(b)] for a, b in re.findall(r"\(([^,()]+), ([^,()]+)\)", coords)])
 
@@ -71,7 +82,7 @@ def test_classifier_sheet_shows_accuracy_and_the_first_layers_lines():
 
 @needs_tex
 @pytest.mark.slow
-@pytest.mark.parametrize("make", [regression_result, classifier_result])
+@pytest.mark.parametrize("make", [regression_result, classifier_result, many_settings_result])
 def test_sheet_with_training_plots_compiles_cleanly(make, tmp_path):
     sol = solved(SEED_PROBLEMS[0])
     sol = type(sol)(**{**sol.__dict__, "train": make()})
@@ -106,3 +117,23 @@ def test_long_curves_are_drawn_at_spread_epochs(n, most):
     assert len(keep) <= most and keep[0] == 0 and keep[-1] == n - 1
     assert all(a < b for a, b in zip(keep, keep[1:]))
     assert len(keep) == min(n, most) or n > most and len(keep) >= most // 2
+
+
+def test_many_settings_get_their_own_colours_and_fewer_points_each():
+    from derivkit.sheets.training import MAX_AXIS_POINTS
+    t = training_section(many_settings_result())
+    assert len(t.curves) == 18 and len({c.color for c in t.curves}) == 18
+    assert sum(len(c.points) for c in t.curves) <= MAX_AXIS_POINTS
+    loss = t.sweep_plots[0]                  # against lr: plain numbers, one line per (act, H)
+    assert loss.xticklabels == ["0.01", "0.03", "0.1"] and "fixed point" in loss.options
+    named = [line.label for line in loss.lines if line.label]
+    assert len(named) == len(set(named)) == 6 and all("only marks" not in line.options for line in loss.lines)
+
+
+def test_a_choice_on_the_sweep_axis_is_drawn_as_marks_only():
+    from types import SimpleNamespace
+    for first, joined in (("act", False), ("H", True)):       # the first swept key is the x axis
+        rows = [{"setting": {"act": a, "H": h} if first == "act" else {"H": h, "act": a},
+                 "final_loss": 0.1 * h, "final_val_loss": 0.2} for a in ("relu", "sigmoid") for h in (2, 8)]
+        (loss,) = training_section(SimpleNamespace(to_json=lambda: {"sweep": rows, "runs": []})).sweep_plots
+        assert all(("only marks" in line.options) != joined for line in loss.lines)
