@@ -519,7 +519,7 @@ def _limit_lines(sol, q, a, p, block: QuestionBlock) -> None:
     lhs = _question_lhs(sol, of, p) if of else p(ref)
     block.lines.append(Line(lhs, split(p(ref)), R.Rule(f"from question {of}" if of else "the expression")))
     if subs:
-        block.lines.append(Line("", split(p(body)), R.Rule(f"substituting", "", subs)))
+        block.lines.append(Line("", split(p(body)), R.Rule("substituting", "", subs)))
     value = _value_tex(a.extra.get("value"), a.expr)
     block.heading = rf"\lim_{{{var} \to {target}}} {lhs}" + (rf"\Big|_{{{subs}}}" if subs else "")
     block.answer_lhs = block.heading

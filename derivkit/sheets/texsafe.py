@@ -107,7 +107,6 @@ def math_ok(tex: str, *, environments: bool = False) -> bool:
             return False
     if depth:
         return False
-    pos = 0
     for m in _CTRL.finditer(tex):
         word = m.group(1)
         if word in ("begin", "end"):
@@ -121,7 +120,6 @@ def math_ok(tex: str, *, environments: bool = False) -> bool:
                 return False
         elif word not in MATH_COMMANDS:
             return False
-        pos = m.end()
     return _left_right_balanced(tex)
 
 
