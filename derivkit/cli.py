@@ -186,10 +186,13 @@ def sheet(problem, out, fmt, pdf, questions_only, no_train):
 
     if pdf and fmt != "latex":
         raise click.UsageError("--pdf compiles the LaTeX sheet; it cannot go with --format markdown")
+    tex = out if pdf and out and out.endswith(".tex") else None       # -o F.tex --pdf: both F.tex and F.pdf
     if pdf:
         out = out if out and out.endswith(".pdf") else str(Path(out or Path(problem).name).with_suffix(".pdf"))
     if out:
         check_output(out, "--pdf" if pdf else "-o")
+    if tex:
+        check_output(tex, "-o")
     if pdf:
         from .sheets.compile import engine
         if engine() is None:
@@ -203,6 +206,8 @@ def sheet(problem, out, fmt, pdf, questions_only, no_train):
     text = sheet_text(sol, fmt, answers=not questions_only)
     if pdf:
         from .sheets.compile import compile_pdf
+        if tex:                    # first, so that a TeX failure leaves the source to look at
+            write_atomic(tex, text)
         compile_pdf(text, out)
         click.echo(f"wrote {out}", err=True)
     elif out:

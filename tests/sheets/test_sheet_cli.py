@@ -58,6 +58,7 @@ def test_pdf_is_written_next_to_the_name_given(tmp_path):
     res = run("sheet", PROBLEM, "--no-train", "--pdf", "-o", tmp_path / "s.tex")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "s.tex").read_text().startswith("\\documentclass")    # the source kept beside it
 
 
 @needs_tex
@@ -69,3 +70,5 @@ def test_tex_failure_exits_2_with_the_first_error(monkeypatch, tmp_path):
     res = run("sheet", PROBLEM, "--no-train", "--pdf", "-o", tmp_path / "s.pdf")
     assert res.exit_code == 2 and "Undefined control sequence" in res.output
     assert (tmp_path / "s.log").exists() and not (tmp_path / "s.pdf").exists()
+    res = run("sheet", PROBLEM, "--no-train", "--pdf", "-o", tmp_path / "t.tex")
+    assert res.exit_code == 2 and "nosuchmacro" in (tmp_path / "t.tex").read_text()  # left to look at
