@@ -87,20 +87,26 @@ def choice_errors(graph: Graph) -> list[UserError]:
     return errors
 
 
-def setting_at(problem: Problem, name: str) -> Location:
-    """Where a swept name is set: ``check.sweep.<name>``, ``check.hidden``, else where it is
-    declared (``choices.<name>``, ``check.dims.<name>``, ``dims.<name>``)."""
+def setting_path(problem: Problem, name: str) -> tuple:
+    """Where a swept name is set, as a path for ``Problem.locate``: ``check.sweep.<name>``,
+    ``check.hidden``, else where it is declared (``choices.<name>``, ``check.dims.<name>``,
+    ``dims.<name>``)."""
     check = problem.check if isinstance(problem.check, dict) else {}
     if isinstance(check.get("sweep"), dict) and name in check["sweep"]:
-        return problem.locate("check", "sweep", name)
+        return ("check", "sweep", name)
     settings = problem.settings
     if "hidden" in check and settings is not None and settings.hidden_dim == name:
-        return problem.locate("check", "hidden")
+        return ("check", "hidden")
     if name in problem.choices:
-        return problem.locate("choices", name)
+        return ("choices", name)
     if isinstance(check.get("dims"), dict) and name in check["dims"]:
-        return problem.locate("check", "dims", name)
-    return problem.locate("dims", name)
+        return ("check", "dims", name)
+    return ("dims", name)
+
+
+def setting_at(problem: Problem, name: str) -> Location:
+    """The place of :func:`setting_path` in the file."""
+    return problem.locate(*setting_path(problem, name))
 
 
 # ----------------------------------------------------------------- the steps

@@ -231,12 +231,13 @@ def test_a_choice_sweep_needs_the_declared_values():
 def _swap_to_tanh(monkeypatch, calls: list):
     """Settings with H = 2 train the tanh network (standing in for a choice of activation)."""
     tanh_graph, _ = graph_from_text(NETWORK.replace("sigmoid(z)", "tanh(z)") + BASE, "tanh.yaml")
-    real = run_module._variant
+    from derivkit.training import sweep as sweep_module
+    real = sweep_module.variant
 
-    def variant(graph, choices, dims):
+    def variant(graph, choices=None, dims=None):
         calls.append(dims["H"])
-        return real(tanh_graph if dims["H"] == 2 else graph, choices, dims)
-    monkeypatch.setattr(run_module, "_variant", variant)
+        return real(tanh_graph if dims["H"] == 2 else graph, choices=choices, dims=dims)
+    monkeypatch.setattr(sweep_module, "variant", variant)
 
 
 def test_a_new_variant_is_derived_gradient_checked_once_and_trains_like_its_own_problem(monkeypatch):

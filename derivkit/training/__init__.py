@@ -8,7 +8,9 @@ Nothing here knows how to backpropagate.  One module per job:
 * :mod:`.compile` — the problem compiled into the executor; the node that predicts;
 * :mod:`.init` — initial weights;
 * :mod:`.loop` — SGD epochs and evaluation;
-* :mod:`.run` — sweeps, repeats, summaries, expectations: :func:`run_check` → :class:`TrainResult`;
+* :mod:`.sweep` — the settings of a sweep and the network (variant) each one trains;
+* :mod:`.run` — splits, repeats, selection, retraining, summaries, expectations:
+  :func:`run_check` → :class:`TrainResult`;
 * :mod:`.curves` — the curves and the sweep table as CSV/JSON, output paths checked first;
 * :mod:`.model` — a trained network (:class:`~.model.Fitted`) evaluated again in data units;
 * :mod:`.series` — the numbers each picture shows; :mod:`.plots` — the pictures as PNG

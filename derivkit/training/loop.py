@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import Location, UserError
 from .binding import Binding, Data, check_at
 from .compile import Compiled
 from .init import init_params
@@ -170,12 +170,13 @@ def evaluate(comp: Compiled, binding: Binding, params: dict, data: Data) -> tupl
     return total / max(data.n, 1), acc
 
 
-def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, width, dim,
-               at: tuple = ("hidden",)) -> None:
+def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, swept: dict[str, int],
+               where: Location | None = None) -> None:
     """Evaluate the network once on two samples: a size that does not fit fails here, clearly.
 
-    ``at`` is where in ``check:`` the swept width ``width`` of ``dim`` is written."""
+    ``swept`` are the sizes this setting sweeps (name -> width), written at ``where``."""
     vals = {**params, binding.input: tr.X[:2], binding.target: tr.T[:2]}
+    widths = ", ".join(f"width {w} for {d}" for d, w in swept.items())
     try:
         with np.errstate(all="ignore"):
             loss, grads = comp.step(vals)
@@ -184,14 +185,13 @@ def check_runs(comp: Compiled, binding: Binding, tr: Data, params: dict, width, 
             if np.shape(g) != np.shape(params[k]):
                 raise ValueError(f"the gradient of {k} has shape {np.shape(g)}, expected {np.shape(params[k])}")
     except (ValueError, IndexError, ZeroDivisionError) as exc:
-        if width is not None:
-            raise UserError(f"check.{at[0]}: width {width} for {dim} does not work with this network "
-                            f"({_short(exc)})", check_at(comp.graph, *at)) from None
+        if swept:
+            raise UserError(f"{widths} does not work with this network ({_short(exc)})", where) from None
         raise UserError(f"the network cannot be evaluated on the data at sizes "
                         f"{_fmt_dims(comp.dims)}: {_short(exc)}", check_at(comp.graph, "data")) from None
-    if bad and width == 0:
-        raise UserError(f"check.{at[0]}: width 0 for {dim} gives a loss that is not a number "
-                        f"(the network needs at least one unit there)", check_at(comp.graph, *at))
+    if bad and 0 in swept.values():
+        raise UserError(f"{widths} gives a loss that is not a number (the network needs at least one "
+                        f"unit there)", where)
 
 
 def _short(exc: Exception) -> str:

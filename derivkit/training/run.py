@@ -64,7 +64,6 @@ new one is derived and gradient-checked before it trains.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,13 +75,16 @@ from ..checkspec import Settings
 from ..errors import UserError
 from ..graph import Graph
 from ..numeric import inline_nodes
+from ..outputs import json_safe
+from ..variants import setting_path
 from . import datasets
 from .binding import Binding, Data, bind_data, check_at, prepare
-from .compile import Compiled, class_dim, compile_problem, find_prediction
+from .compile import Compiled, class_dim, find_prediction
 from .datasets import CLASSIFICATION, Dataset, make_dataset, train_val_split
-from .init import init_params
-from .loop import check_runs, evaluate, train_one
+from .loop import evaluate, train_one
 from .model import Fitted
+from .sweep import Builder, plan
+
 
 @dataclass
 class TrainResult:
@@ -199,14 +201,14 @@ def run_check(graph: Graph, derivation, *, base_dir=None, progress: Callable | N
         raise UserError(exc.message, exc.where or check_at(graph, "data")) from None
     split = _prepared(s, binding, train_ds, val_ds, test_ds)
 
-    plan = _plan(s)
-    builder = _Builder(graph, derivation, binding, s, split.tr)
+    settings = plan(s)
+    builder = Builder(graph, derivation, binding, s, split.tr)
     runs: list[dict] = []
     table: list[dict] = []
     fits: list[Fitted] = []
     run_fits: list[Fitted] = []
     picks: list[dict] = []              # each setting's best repeat
-    for setting in plan:
+    for setting in settings:
         vg, comp = builder.build(setting)
         width = setting.get(s.hidden_dim) if s.hidden_dim else None
         group, nets = [], []
@@ -286,77 +288,6 @@ _CURVES = ("loss", "val_loss", "std_loss", "std_val_loss", "val_accuracy", "std_
            "train_accuracy_curve", "std_train_accuracy", "iterations")
 
 
-def _plan(s: Settings) -> list[dict]:
-    """Every setting: the Cartesian product of the swept lists (the first key outermost), each
-    as {"lr": ..., then the other swept keys}."""
-    sweep = dict(s.sweep) if "lr" in s.sweep else {**s.sweep, "lr": s.lrs[:1]}
-    keys = list(sweep)
-    order = ["lr"] + [k for k in keys if k != "lr"]
-    return [{k: dict(zip(keys, values))[k] for k in order} for values in itertools.product(*sweep.values())]
-
-
-class _Builder:
-    """Each setting's graph, derivation and compiled program; a new structure is derived and
-    gradient-checked once (the problem's own was checked by ``solve``)."""
-
-    def __init__(self, graph: Graph, derivation, binding: Binding, s: Settings, tr: Data):
-        self.graph, self.binding, self.s, self.tr = graph, binding, s, tr
-        self.derived: list[tuple[Graph, Any]] = [(graph, derivation)]
-        self.compiled: dict[tuple, tuple[Graph, Compiled]] = {}
-
-    def build(self, setting: dict) -> tuple[Graph, Compiled]:
-        s, graph = self.s, self.graph
-        choices = {k: v for k, v in setting.items() if k != "lr" and isinstance(v, str)}
-        sizes = {k: v for k, v in setting.items() if k != "lr" and not isinstance(v, str)}
-        dims = {**self.binding.dims, **sizes}
-        key = (tuple(choices.items()), tuple(sorted(dims.items())))
-        if key in self.compiled:
-            return self.compiled[key]
-        vg = _variant(graph, choices, dims)
-        derivation = self._derivation(vg, setting, {k: 0 for k, v in sizes.items() if v == 0})
-        comp = compile_problem(vg, derivation, dims)
-        width = sizes.get(s.hidden_dim) if s.hidden_dim else None
-        check_runs(comp, self.binding, self.tr, init_params(vg, dims, s.init, np.random.default_rng(s.seed)),
-                   width, s.hidden_dim, _sweep_at(graph, s.hidden_dim))
-        self.compiled[key] = vg, comp
-        return vg, comp
-
-    def _derivation(self, vg: Graph, setting: dict, zeros: dict):
-        for known, derivation in self.derived:
-            if _same_structure(known, vg):
-                return derivation
-        from ..derive import derive
-        from ..gradcheck import gradcheck
-        derivation = derive(vg, readable_forms=False)
-        check = gradcheck(vg, derivation, dims={**self.graph.dims, **zeros})
-        if not check.passed:
-            raise UserError(f"the network of setting {_describe_setting(setting)} fails the gradient check "
-                            f"(max relative error {check.max_rel_error:.2e}); its derived gradients are wrong",
-                            check_at(self.graph, "sweep"))
-        self.derived.append((vg, derivation))
-        return derivation
-
-
-def _variant(graph: Graph, choices: dict, dims: dict) -> Graph:
-    from ..variants import variant
-    return variant(graph, choices=choices or None, dims=dims)
-
-
-def _same_structure(a: Graph, b: Graph) -> bool:
-    """The same leaves, forward and loss (sizes aside): one derivation serves both."""
-    return a.leaves == b.leaves and a.nodes == b.nodes and a.loss == b.loss
-
-
-def _sweep_at(graph: Graph, dim: str | None) -> tuple:
-    """Where a width sweep is written: ``hidden:`` or ``sweep.<dim>``."""
-    check = graph.problem.check or {}
-    return ("hidden",) if "hidden" in check or dim is None else ("sweep", dim)
-
-
-def _describe_setting(setting: dict) -> str:
-    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in setting.items())
-
-
 def _no_accuracy(graph: Graph, binding: Binding, ds: Dataset) -> str | None:
     """Why no accuracy can be measured here, or None when it can."""
     if binding.accuracy_rule is None or (
@@ -402,7 +333,7 @@ def _fitted(setting: dict, vg: Graph, comp: Compiled, params: dict, binding: Bin
                   metrics=json_safe(metrics), run=run.get("run"))
 
 
-def _retrain(builder: _Builder, setting: dict, binding: Binding, s: Settings, train: Dataset, val: Dataset,
+def _retrain(builder: Builder, setting: dict, binding: Binding, s: Settings, train: Dataset, val: Dataset,
              test: Dataset | None, seed: int, run_index: int, progress) -> tuple[dict, Fitted]:
     """The best setting trained again, same epochs and seed, on training + validation data
     (standardized with their statistics); no validation set remains."""
@@ -516,22 +447,6 @@ def _describe_rule(graph: Graph, binding: Binding) -> str | None:
     return f"argmax of {to_ascii(pred)}"
 
 
-def json_safe(v):
-    """JSON-safe: NumPy scalars to Python, non-finite floats to None."""
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
 def settings_of(graph: Graph) -> Settings:
     """The problem's checked ``check:`` section, with the one rule that needs the graph:
     a swept width may not be a size the data decides through a class-index target."""
@@ -541,9 +456,10 @@ def settings_of(graph: Graph) -> Settings:
     fixed = data_dims(graph)
     for name in s.sweep:
         if name in fixed:
-            where = _sweep_at(graph, name)
-            raise UserError(f"check.{'hidden.dim' if where == ('hidden',) else 'sweep'}: '{name}' is fixed by "
-                            f"the data and cannot be swept", check_at(graph, *where, key=where != ("hidden",)))
+            path = setting_path(graph.problem, name)
+            raise UserError(f"check.{'hidden.dim' if path == ('check', 'hidden') else 'sweep'}: '{name}' is fixed "
+                            f"by the data and cannot be swept",
+                            graph.problem.locate(*path, key=path != ("check", "hidden")))
     return s
 
 
