@@ -403,11 +403,13 @@ def _test(node: Node, r: Reader, base_dir: Path | None) -> dict:
 
 def _needs_classes(r: Reader, s: Settings, f, base_dir: Path | None) -> None:
     """Accuracy (``select: val_accuracy``, ``expect.accuracy_above``) needs classification data:
-    refused here when the data is known to be regression without loading it (a generator, a CSV
-    with ``task: regression``); otherwise when training starts."""
+    refused here when the data is regression: known from a generator or a CSV table (read again
+    only for this question); a dataset known only when loaded (MNIST) is checked when training starts."""
     if s.select != "val_accuracy" and "accuracy_above" not in s.expect:
         return
     _, task, _, _ = source_shape(s.data, base_dir)
+    if task is None and s.data.get("dataset") == "csv":      # its task is decided by its values
+        task = load_csv(_resolved(s.data["path"], base_dir), s.data["target"], limit=s.data.get("limit")).task
     if task != REGRESSION:
         return
     name = s.data.get("generator") or s.data.get("dataset")

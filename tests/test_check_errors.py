@@ -72,6 +72,7 @@ CASES = [
     ("sweep_empty", SINUSOID + "sweep: ‸{}", {}, None),
     ("sweep_value_twice", SINUSOID + "sweep: {lr: [0.1, ‸0.1]}", {}, None),
     ("select_accuracy_on_regression", SINUSOID + "select: ‸val_accuracy", {}, None),
+    ("select_accuracy_on_a_regression_table", CSV_DATA + "select: ‸val_accuracy", {"t.csv": TABLE}, None),
     # bad data files, found by validate as well as by solve
     ("csv_nan_cell", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,3\n4,nan,6\n"}, ("t.csv", 3)),
     ("csv_text_target", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,high\n"}, ("t.csv", 2)),
