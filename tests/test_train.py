@@ -723,29 +723,21 @@ def test_curve_is_written_atomically_over_a_regular_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv", "p.yaml"]    # no temporary left
 
 
-def test_plot_without_matplotlib_is_refused_before_training(tmp_path, monkeypatch):
+@pytest.mark.parametrize("option, target", [("--plot", "c.png"), ("--plots", "pictures")])
+def test_pictures_without_matplotlib_are_refused_before_training(tmp_path, monkeypatch, option, target):
     import derivkit.training.run as run_module
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     calls = []
     monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
-    result = _cli(tmp_path, "--plot", tmp_path / "c.png")
+    result = _cli(tmp_path, option, tmp_path / target)
     assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
+    assert not (tmp_path / target).exists()
 
 
 @pytest.mark.parametrize("option", ["--plots", "--table"])
 def test_table_or_plots_with_no_train_is_a_usage_error(tmp_path, option):
     result = _cli(tmp_path, "--no-train", option, tmp_path / "out")
     assert result.exit_code == 2 and option in result.output and not (tmp_path / "out").exists()
-
-
-def test_plots_without_matplotlib_are_refused_before_training(tmp_path, monkeypatch):
-    import derivkit.training.run as run_module
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    calls = []
-    monkeypatch.setattr(run_module, "train_one", lambda *a, **k: calls.append(1))
-    result = _cli(tmp_path, "--plots", tmp_path / "pictures")
-    assert result.exit_code == 2 and "matplotlib" in result.output and calls == []
-    assert not (tmp_path / "pictures").exists()
 
 
 def test_plots_into_a_regular_file_are_refused_before_training(tmp_path, monkeypatch):
