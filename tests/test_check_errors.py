@@ -76,6 +76,7 @@ CASES = [
     # bad data files, found by validate as well as by solve
     ("csv_nan_cell", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,3\n4,nan,6\n"}, ("t.csv", 3)),
     ("csv_text_target", CSV_DATA, {"t.csv": "x1,x2,response\n1,2,high\n"}, ("t.csv", 2)),
+    ("csv_semicolons", CSV_DATA, {"t.csv": "x1;x2;response\n1;2;3\n"}, ("t.csv", 1)),
     ("csv_utf16", CSV_DATA, {"t.csv": "\ufeffx1,x2,response\n1,2,3\n".encode("utf-16-le")}, ("t.csv", 1)),
     ("test_csv_bad_cell", CSV_DATA + "test: {dataset: csv, path: u.csv, target: response}",
      {"t.csv": TABLE, "u.csv": "x1,x2,response\n1,2,3\n4,5,6\n7,8,inf\n"}, ("u.csv", 4)),

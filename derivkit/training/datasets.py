@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from derivkit.errors import Location, UserError
-from derivkit.yamlread import suggest
+from derivkit.yamlread import short, suggest
 
 MAX_DATA_BYTES = 256 * 2**20     # the largest IDX body or CSV file read (full MNIST images: 47 MB)
 MAX_CSV_CELLS = 5_000_000        # numbers in one CSV table (40 MB as float64)
@@ -458,6 +458,12 @@ def csv_header(path) -> list[str]:
     if first is None:
         raise _file_error(path, "is empty; a CSV table needs a header row of column names, then rows of numbers")
     line, names = first
+    if len(names) == 1:
+        sep = next((c for c in ";\t|" if c in names[0]), None)
+        if sep is not None:
+            raise UserError(f"the header row is one column '{short(names[0])}' holding {sep!r}: the columns "
+                            f"of this file are separated by {sep!r}, but a CSV table's are separated by ','",
+                            Location(str(path), line))
     for col, name in enumerate(names, 1):
         if not name:
             raise UserError(f"column {col} of the header row has no name", Location(str(path), line))
